@@ -1,0 +1,1 @@
+"""biomtl.data_scripts."""

@@ -1,0 +1,14 @@
+"""Model families. Installed use registers the local classes with the Auto* factories, so
+`AutoModel.from_pretrained(ckpt)` needs no `trust_remote_code` when biomtl is installed.
+
+Every other file in this folder ships with each checkpoint as Hub remote code: those files use
+single-dot sibling imports only (see ../shared/design/hf-notes.md §1). This file is never shipped.
+"""
+
+from .subwords import WordEncoding, encode_words, plan_windows, stitch_window_spans, window_cores
+
+__all__ = ["WordEncoding", "encode_words", "plan_windows", "stitch_window_spans", "window_cores"]
+
+# --- SRU-NER (issue 3) -------------------------------------------------------------------------
+# --- MRC multi-task (issue 5) ------------------------------------------------------------------
+# --- Layer-sliced CRF (issue 6) ----------------------------------------------------------------
