@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="biomtl", description=__doc__)
-    parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True)
+    from .data_scripts.cli import add_data_commands
+
+    add_data_commands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (FileNotFoundError, ValueError, KeyError) as err:
+        # user-facing problems (missing files, bad corpus lines, unknown names): one clear line
+        if os.environ.get("BIOMTL_DEBUG"):
+            raise
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"biomtl: error: {msg}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
