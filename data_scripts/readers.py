@@ -162,7 +162,7 @@ def read_tagged(path: str | Path, corpus: str, *, columns: str = "tsv", scheme: 
         renames: type renames applied to every label (e.g. {'GENE': 'Gene'}).
         report: repairs are counted here.
 
-    `-DOCSTART-` lines separate documents; the document id is its second column when that is not a
+    `-DOCSTART-` lines separate documents; in tsv files the document id is the second column when that is not a
     tag, else `doc{n}`. Without any `-DOCSTART-`, doc_id is "".
     """
     path = Path(path)
