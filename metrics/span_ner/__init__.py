@@ -1,0 +1,29 @@
+"""biomtl.metrics.span_ner: the span metric folder (`evaluate.load` it by path) and its pure scoring core."""
+
+from .scoring import (
+    MODES,
+    RELAXED_DEFINITION,
+    Counts,
+    ScoreBlock,
+    ScoreReport,
+    Span,
+    format_table,
+    score_corpus_spans,
+    score_spans,
+    spans_from_bio,
+    summary,
+)
+
+__all__ = [
+    "MODES",
+    "RELAXED_DEFINITION",
+    "Counts",
+    "ScoreBlock",
+    "ScoreReport",
+    "Span",
+    "format_table",
+    "score_corpus_spans",
+    "score_spans",
+    "spans_from_bio",
+    "summary",
+]
