@@ -10,5 +10,14 @@ from .subwords import WordEncoding, encode_words, plan_windows, stitch_window_sp
 __all__ = ["WordEncoding", "encode_words", "plan_windows", "stitch_window_spans", "window_cores"]
 
 # --- SRU-NER (issue 3) -------------------------------------------------------------------------
+from transformers import AutoConfig as _SruAutoConfig  # noqa: E402
+from transformers import AutoModel as _SruAutoModel  # noqa: E402
+
+from .configuration_sru_ner import SruNerConfig  # noqa: E402
+from .modeling_sru_ner import SruNerForTokenActions  # noqa: E402
+
+_SruAutoConfig.register(SruNerConfig.model_type, SruNerConfig, exist_ok=True)
+_SruAutoModel.register(SruNerConfig, SruNerForTokenActions, exist_ok=True)
+__all__ += ["SruNerConfig", "SruNerForTokenActions"]
 # --- MRC multi-task (issue 5) ------------------------------------------------------------------
 # --- Layer-sliced CRF (issue 6) ----------------------------------------------------------------

