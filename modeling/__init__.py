@@ -21,3 +21,12 @@ _SruAutoModel.register(SruNerConfig, SruNerForTokenActions, exist_ok=True)
 __all__ += ["SruNerConfig", "SruNerForTokenActions"]
 # --- MRC multi-task (issue 5) ------------------------------------------------------------------
 # --- Layer-sliced CRF (issue 6) ----------------------------------------------------------------
+from transformers import AutoConfig as _LsAutoConfig  # noqa: E402
+from transformers import AutoModel as _LsAutoModel  # noqa: E402
+
+from .configuration_layer_sliced_crf import LayerSlicedCRFConfig  # noqa: E402
+from .modeling_layer_sliced_crf import LayerSlicedXLNetCRF  # noqa: E402
+
+_LsAutoConfig.register(LayerSlicedCRFConfig.model_type, LayerSlicedCRFConfig, exist_ok=True)
+_LsAutoModel.register(LayerSlicedCRFConfig, LayerSlicedXLNetCRF, exist_ok=True)
+__all__ += ["LayerSlicedCRFConfig", "LayerSlicedXLNetCRF"]
