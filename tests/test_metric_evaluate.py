@@ -7,9 +7,9 @@ import json
 import random
 
 import pytest
+from fresh_env import run_without_biomtl  # tests/ is on sys.path (pytest prepends the conftest folder)
 
 from biomtl.metrics import METRIC_PATH, score_corpus_spans, score_spans, summary
-from tests.fresh_env import run_without_biomtl
 
 evaluate = pytest.importorskip("evaluate")
 
