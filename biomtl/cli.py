@@ -11,8 +11,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="biomtl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     from .data_scripts.cli import add_data_commands
+    from .trainer.train_cli import add_train_commands
 
     add_data_commands(sub)
+    add_train_commands(sub)
     return parser
 
 

@@ -1,0 +1,373 @@
+"""The training loop (accelerate). Read it top to bottom: data -> model -> optimiser -> epochs
+(train, evaluate every dev set in merged and disjoint mode, keep the best, stop early) -> test.
+
+The loop knows no family's internals: it uses `from_encoder`, `collate`, `forward(...).loss`,
+`predict_spans` and `parameter_groups` (trainer/interface.py).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DistributedDataParallelKwargs, set_seed
+from safetensors.torch import load_file
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import AutoTokenizer
+
+from ..encoders import DEFAULT_ENCODER_HUB_ID, embedded_encoder_path, resolve_encoder
+from .checkpoint import begin_checkpoint, finish_checkpoint, load_checkpoint, resolve_checkpoint, write_rng
+from .config import OptimConfig, TrainConfig
+from .data import TrainingData, build_training_data
+from .evaluation import evaluate_examples
+from .families import get_family
+from .sampling import MultiCorpusBatchSampler
+
+
+# ----------------------------------------------------------------------------------------------
+# optimiser and schedule
+# ----------------------------------------------------------------------------------------------
+def _encoder_layer_index(name: str) -> int | None:
+    """Index of the transformer block a parameter belongs to (`...layer.3....`), else None."""
+    parts = name.split(".")
+    for i, p in enumerate(parts[:-1]):
+        if p in ("layer", "layers", "h", "block") and parts[i + 1].isdigit():
+            return int(parts[i + 1])
+    return None
+
+
+def build_optimizer(model, opt: OptimConfig) -> torch.optim.AdamW:
+    """AdamW over the family's parameter groups: `encoder` at `encoder_lr` (optionally decayed per
+    layer, top layer at full rate), everything else at `head_lr`. Weight decay applies to all
+    parameters, as in the SRU-NER reference."""
+    groups = model.parameter_groups()
+    encoder = groups.get("encoder", [])
+    head = [p for name, ps in groups.items() if name != "encoder" for p in ps]
+    param_groups = []
+    if opt.layerwise_lr_decay < 1.0 and encoder:
+        enc_module = getattr(model, "encoder", None)
+        names = {id(p): n for n, p in enc_module.named_parameters()} if enc_module is not None else {}
+        idx = {id(p): _encoder_layer_index(names.get(id(p), "")) for p in encoder}
+        depth = max([i for i in idx.values() if i is not None], default=-1) + 1
+        buckets: dict[int, list] = {}
+        for p in encoder:
+            layer = idx[id(p)]
+            # embeddings below the first block; anything above the blocks (final norms) at the top
+            level = -1 if layer is None and "embed" in names.get(id(p), "") else (depth - 1 if layer is None else layer)
+            buckets.setdefault(level, []).append(p)
+        for level, ps in sorted(buckets.items()):
+            scale = opt.layerwise_lr_decay ** (depth - 1 - level)
+            param_groups.append({"params": ps, "lr": opt.encoder_lr * scale, "weight_decay": opt.encoder_weight_decay,
+                                 "group": "encoder", "warmup_epochs": opt.encoder_warmup_epochs})
+    elif encoder:
+        param_groups.append({"params": encoder, "lr": opt.encoder_lr, "weight_decay": opt.encoder_weight_decay,
+                             "group": "encoder", "warmup_epochs": opt.encoder_warmup_epochs})
+    if head:
+        param_groups.append({"params": head, "lr": opt.head_lr, "weight_decay": opt.head_weight_decay,
+                             "group": "head", "warmup_epochs": opt.head_warmup_epochs})
+    return torch.optim.AdamW(param_groups, betas=tuple(opt.betas), eps=opt.eps)
+
+
+def build_scheduler(optimizer, steps_per_epoch: int, planned_epochs: float) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per group: linear warm-up over `warmup_epochs` epochs, then linear decay to 0 at the end of
+    the planned epochs."""
+    total = max(1, int(planned_epochs * steps_per_epoch))
+
+    def make(warmup_epochs: float):
+        warm = int(warmup_epochs * steps_per_epoch)
+
+        def factor(step: int) -> float:
+            if step < warm:
+                return (step + 1) / warm
+            return max(0.0, (total - step) / max(1, total - warm))
+
+        return factor
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, [make(g["warmup_epochs"]) for g in optimizer.param_groups])
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers
+# ----------------------------------------------------------------------------------------------
+def _trackers(cfg: TrainConfig) -> str | None:
+    if cfg.log_with == "tensorboard" and importlib.util.find_spec("tensorboard") is None:
+        return None
+    return cfg.log_with
+
+
+def _flat_hparams(cfg: TrainConfig) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}{k}.", v)
+        elif isinstance(value, (int, float, str, bool)):
+            flat[prefix.rstrip(".")] = value
+        elif value is not None:
+            flat[prefix.rstrip(".")] = json.dumps(value)
+
+    walk("", cfg.to_dict())
+    return flat
+
+
+def _metric(reports: dict, name: str) -> float:
+    """`dev/merged/average_f1` -> reports['merged'].average_f1 (also micro_f1)."""
+    _, mode, which = name.split("/")
+    rep = reports[mode]
+    return rep.average_f1 if which == "average_f1" else rep.micro_f1
+
+
+def framework_versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {}
+    for pkg in ("biomtl", "transformers", "torch", "tokenizers", "datasets", "accelerate", "huggingface_hub",
+                "evaluate", "seqeval"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def _hub_encoder_name(encoder: str, resolved: str) -> str:
+    try:
+        if Path(resolved).resolve() == embedded_encoder_path().resolve():
+            return DEFAULT_ENCODER_HUB_ID
+    except RuntimeError:
+        pass
+    return encoder
+
+
+# ----------------------------------------------------------------------------------------------
+# the loop
+# ----------------------------------------------------------------------------------------------
+def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: int | None = None) -> dict:
+    """Train, select the best epoch on dev, score it on test; returns the results dict
+    (also written to `output_dir/all_results.json` and `output_dir/best/`).
+
+    `stop_after_steps` simulates a killed run (tests): the loop returns right after the checkpoint
+    of that optimiser step, without evaluating.
+    """
+    out = Path(cfg.output_dir)
+    accelerator = Accelerator(
+        gradient_accumulation_steps=cfg.optim.gradient_accumulation_steps,
+        log_with=_trackers(cfg), project_dir=str(out),
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+    )
+    main = accelerator.is_main_process
+    set_seed(cfg.seed)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        cfg.save(out / "train_config.json")
+
+    # 1. data ---------------------------------------------------------------------------------
+    data = data or build_training_data(cfg)
+    if main:
+        sizes = {c: info.get("train_sentences") for c, info in data.corpora.items()}
+        print(f"corpora: {sizes}; types: {data.corpus_types}")
+
+    # 2. model and tokenizer -------------------------------------------------------------------
+    encoder_path = resolve_encoder(cfg.model.encoder)
+    tokenizer = AutoTokenizer.from_pretrained(encoder_path)
+    family = get_family(cfg.model.family)
+    model = family.from_encoder(encoder_path, data.corpus_types, **cfg.model.overrides)
+    if hasattr(model.config, "encoder_config"):
+        model.config.encoder_config._name_or_path = _hub_encoder_name(cfg.model.encoder, encoder_path)
+
+    # 3. batches: multi-corpus sampling, length grouping, deterministic per (seed, epoch) ---------
+    sampler = MultiCorpusBatchSampler(
+        [ex["corpus"] for ex in data.train], [len(ex["tokens"]) for ex in data.train], cfg.batch_size,
+        mode=cfg.sampling, temperature=cfg.temperature, samples_per_epoch=cfg.samples_per_epoch,
+        length_grouping=cfg.length_grouping, seed=cfg.seed)
+    raw_model = model
+
+    def collate(indices: list[int]) -> dict:
+        return raw_model.collate([data.train[i] for i in indices], tokenizer)
+
+    loader = DataLoader(list(range(len(data.train))), batch_sampler=sampler, collate_fn=collate,
+                        generator=torch.Generator().manual_seed(cfg.seed))
+
+    # 4. optimiser, accelerate, schedule --------------------------------------------------------
+    optimizer = build_optimizer(model, cfg.optim)
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    steps_per_epoch = math.ceil(len(loader) / cfg.optim.gradient_accumulation_steps)
+    scheduler = build_scheduler(optimizer, steps_per_epoch, cfg.optim.decay_epochs or cfg.epochs)
+    if main and cfg.log_with and _trackers(cfg):
+        accelerator.init_trackers("biomtl", config=_flat_hparams(cfg))
+
+    state: dict[str, Any] = {"epoch": 0, "batches_done": 0, "global_step": 0, "history": [], "best": None,
+                             "bad_epochs": 0, "train_seconds": 0.0, "loss_sum": 0.0, "loss_n": 0}
+    if cfg.resume_from:
+        ckpt = resolve_checkpoint(out, cfg.resume_from)
+        state = load_checkpoint(ckpt, raw_model, optimizer, scheduler, accelerator.process_index)
+        if main:
+            print(f"resumed from {ckpt} (epoch {state['epoch'] + 1}, batch {state['batches_done']})")
+
+    def save_checkpoint() -> None:
+        root = out / "checkpoints"
+        tmp = root / f".tmp-step-{state['global_step']:07d}"
+        if main:
+            begin_checkpoint(root, state["global_step"])
+        accelerator.wait_for_everyone()
+        write_rng(tmp, accelerator.process_index)
+        accelerator.wait_for_everyone()
+        if main:
+            finish_checkpoint(root, tmp, state["global_step"], raw_model.state_dict(), optimizer, scheduler,
+                              {k: v for k, v in state.items() if k != "step"}, keep=cfg.keep_checkpoints)
+        accelerator.wait_for_everyone()
+
+    def log_jsonl(record: dict) -> None:
+        if main:
+            with open(out / "eval_log.jsonl", "a") as fh:
+                fh.write(json.dumps(record) + "\n")
+
+    # 5. epochs -----------------------------------------------------------------------------------
+    stopped_early = False
+    for epoch in range(state["epoch"], cfg.epochs):
+        sampler.set_epoch(epoch)
+        skip = state["batches_done"]
+        epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
+        model.train()
+        t0 = time.perf_counter()
+        if not skip:
+            state["loss_sum"], state["loss_n"] = 0.0, 0
+        bar = tqdm(total=len(loader), initial=skip, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
+                   disable=not (main and cfg.progress), dynamic_ncols=True)
+        for batch in epoch_loader:
+            with accelerator.accumulate(model):
+                output = model(**batch)
+                loss = output.loss
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"non-finite loss {loss.item()} at epoch {epoch + 1}, "
+                                             f"step {state['global_step']}: lower the learning rates?")
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and cfg.optim.max_grad_norm:
+                    accelerator.clip_grad_norm_(model.parameters(), cfg.optim.max_grad_norm)
+                optimizer.step()
+                if accelerator.sync_gradients:
+                    scheduler.step()
+                optimizer.zero_grad()
+            state["batches_done"] += 1
+            state["loss_sum"] += loss.item()
+            state["loss_n"] += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{state['loss_sum'] / state['loss_n']:.4f}")
+            if accelerator.sync_gradients:
+                state["global_step"] += 1
+                if cfg.checkpoint_every_steps and state["global_step"] % cfg.checkpoint_every_steps == 0:
+                    save_checkpoint()
+                if stop_after_steps is not None and state["global_step"] >= stop_after_steps:
+                    bar.close()
+                    return {"stopped_at_step": state["global_step"]}
+                if cfg.max_steps and state["global_step"] >= cfg.max_steps:
+                    break
+        bar.close()
+        state["train_seconds"] += time.perf_counter() - t0
+
+        # evaluate every dev set, both modes
+        reports, _ = evaluate_examples(raw_model, tokenizer, data.dev, data.corpus_types, cfg.eval_batch_size,
+                                       accelerator, progress=cfg.progress, desc="dev")
+        value = _metric(reports, cfg.selection_metric)
+        record = {"epoch": epoch + 1, "step": state["global_step"], "train_loss": state["loss_sum"] / max(1, state["loss_n"]),
+                  "seconds": time.perf_counter() - t0,
+                  "dev": {m: r.to_dict() for m, r in reports.items()}}
+        state["history"].append(record)
+        log_jsonl(record)
+        accelerator.log({"train/loss": record["train_loss"],
+                         "dev/merged/average_f1": reports["merged"].average_f1,
+                         "dev/disjoint/average_f1": reports["disjoint"].average_f1}, step=state["global_step"])
+        improved = state["best"] is None or value > state["best"]["value"]
+        if main:
+            print(f"epoch {epoch + 1}: loss {record['train_loss']:.4f}  dev merged avg F1 "
+                  f"{reports['merged'].average_f1:.2f}  disjoint avg F1 {reports['disjoint'].average_f1:.2f}"
+                  + ("  (best)" if improved else ""))
+        if improved:
+            state["best"] = {"epoch": epoch + 1, "metric": cfg.selection_metric, "value": value}
+            state["bad_epochs"] = 0
+            if main:
+                _save_best(raw_model, tokenizer, out / "best")
+        else:
+            state["bad_epochs"] += 1
+        state["epoch"], state["batches_done"] = epoch + 1, 0
+        save_checkpoint()
+        if cfg.early_stopping_patience and state["bad_epochs"] >= cfg.early_stopping_patience:
+            stopped_early = True
+            if main:
+                print(f"early stopping: no dev improvement for {state['bad_epochs']} epochs")
+            break
+        if cfg.max_steps and state["global_step"] >= cfg.max_steps:
+            break
+    accelerator.wait_for_everyone()
+
+    # 6. best checkpoint on dev and test --------------------------------------------------------
+    raw_model.load_state_dict(load_file(str(out / "best" / "model.safetensors")))
+    best_epoch = state["best"]["epoch"]
+    dev_best = state["history"][best_epoch - 1]["dev"] if len(state["history"]) >= best_epoch else None
+    results: dict[str, Any] = {
+        "model_family": raw_model.config.model_type,
+        "model_class": type(raw_model).__name__,
+        "base_model": _hub_encoder_name(cfg.model.encoder, encoder_path),
+        "corpora": data.corpora,
+        "corpus_types": data.corpus_types,
+        "hyperparameters": _flat_hparams(cfg),
+        "history": state["history"],
+        "best": state["best"],
+        "dev": dev_best,
+        "stopped_early": stopped_early,
+        "framework_versions": framework_versions(),
+        "train_runtime_s": state["train_seconds"],
+        "world_size": accelerator.num_processes,
+    }
+    if cfg.evaluate_test and data.test:
+        reports, _ = evaluate_examples(raw_model, tokenizer, data.test, data.corpus_types, cfg.eval_batch_size,
+                                       accelerator, progress=cfg.progress, desc="test")
+        results["test"] = {m: r.to_dict() for m, r in reports.items()}
+        if main:
+            print(f"test (best epoch {best_epoch}): merged avg F1 {reports['merged'].average_f1:.2f}  "
+                  f"disjoint avg F1 {reports['disjoint'].average_f1:.2f}")
+    if main:
+        text = json.dumps(results, indent=2)
+        (out / "all_results.json").write_text(text)
+        (out / "best" / "all_results.json").write_text(text)
+        _write_card(out / "best", results, cfg.push_to_hub)
+        if cfg.push_to_hub:
+            from .hub import push_to_hub
+
+            print(push_to_hub(out / "best", cfg.push_to_hub))
+    accelerator.end_training()
+    return results
+
+
+def _save_best(model, tokenizer, folder: Path) -> None:
+    """The Hub-ready folder (config, safetensors, tokenizer, remote code, pipeline), replaced atomically."""
+    from .export import save_hub_folder
+
+    tmp = folder.with_name(folder.name + ".tmp")
+    if tmp.exists():
+        import shutil
+
+        shutil.rmtree(tmp)
+    save_hub_folder(model, tokenizer, tmp)
+    if folder.exists():
+        import shutil
+
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)
+
+
+def _write_card(folder: Path, results: dict, repo_id: str | None) -> None:
+    try:
+        from ..model_cards import generate_model_card
+    except ImportError:  # card generation is optional for a training run
+        return
+    generate_model_card(folder, results, repo_id=repo_id)
