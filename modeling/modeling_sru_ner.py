@@ -376,7 +376,7 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
         max_steps = math.ceil(cfg.train_step_factor * n_rows) if multi else n_rows
         interval = 1 if device.type == "cpu" else max(1, cfg.stop_check_interval)
         slot_float = slot_mask.to(slots.dtype)
-        rec_logits, rec_tgt, rec_mask, rec_row, rec_ptr = [], [], [], [], []
+        rec_logits, rec_tgt, rec_mask, rec_row, rec_ptr, rec_frozen = [], [], [], [], [], []
         for k in range(max_steps):
             logits = self.step_logits(slots, pointer, h)
             gold = gold_rows[rows, row_idx]
@@ -390,14 +390,20 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
                 sh_soft = p_sh.detach() if cfg.detach_sh_soft_target else p_sh
                 sh_target = target[:, SH] * keep.to(probs.dtype) + rem.to(probs.dtype) * sh_soft
                 target = torch.cat([target[:, :SH], sh_target[:, None], target[:, SH + 1 :]], dim=1)
+                # entries whose target is the model's own detached probability: zero gradient (exactly)
+                frozen = (soft_gate := (gold[:, EOA] == 0)[:, None] & other_mask.bool())
+                if cfg.detach_sh_soft_target:
+                    frozen = torch.cat([soft_gate[:, :SH], rem[:, None], soft_gate[:, SH + 1 :]], dim=1)
             else:
                 target = gold
                 rem = torch.zeros(batch, dtype=torch.bool, device=device)
+                frozen = torch.zeros_like(gold, dtype=torch.bool)
             in_loss = alive & (target != 0).any(dim=1)
             if multi and cfg.mask_post_eoa_rows:
                 in_loss = in_loss & ~eoa_seen & (row_idx < gold_len)
             rec_logits.append(logits)
             rec_tgt.append(target)
+            rec_frozen.append(frozen)
             rec_mask.append(in_loss)
             rec_row.append(row_idx)
             rec_ptr.append(pointer)
@@ -417,17 +423,28 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
         logits = torch.stack(rec_logits, dim=1)
         targets = torch.stack(rec_tgt, dim=1)
         mask = torch.stack(rec_mask, dim=1)
-        loss = self._loss(logits, targets, mask)
+        loss = self._loss(logits, targets, mask, torch.stack(rec_frozen, dim=1))
         return SruNerOutput(
             loss=loss, logits=logits, step_mask=mask, targets=targets,
             gold_row_index=torch.stack(rec_row, dim=1), pointer=torch.stack(rec_ptr, dim=1),
             num_steps=mask.sum(1),
         )
 
-    def _loss(self, logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def _loss(
+        self, logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, frozen: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """§7.4: BCE-with-logits averaged over actions per row; mean over the rows in `mask`
-        ("rows", reference) or per-sentence mean then mean over sentences ("sentences", paper)."""
-        per_row = F.binary_cross_entropy_with_logits(logits, targets, reduction="none").mean(-1)
+        ("rows", reference) or per-sentence mean then mean over sentences ("sentences", paper).
+
+        `frozen` (B, T, n_actions) marks entries whose target is the model's own detached
+        probability: their gradient `sigma(u) - target` is zero in exact arithmetic; their loss term
+        is detached so that it is exactly zero in floating point too (the fused BCE kernel's sigmoid
+        can differ from `torch.sigmoid` in the last bit). The loss value is unchanged.
+        """
+        per_elem = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+        if frozen is not None:
+            per_elem = torch.where(frozen, per_elem.detach(), per_elem)
+        per_row = per_elem.mean(-1)
         weight = mask.to(per_row.dtype)
         if self.config.loss_reduction == "sentences":
             counts = weight.sum(1)
