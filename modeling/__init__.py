@@ -20,6 +20,15 @@ _SruAutoConfig.register(SruNerConfig.model_type, SruNerConfig, exist_ok=True)
 _SruAutoModel.register(SruNerConfig, SruNerForTokenActions, exist_ok=True)
 __all__ += ["SruNerConfig", "SruNerForTokenActions"]
 # --- MRC multi-task (issue 5) ------------------------------------------------------------------
+from transformers import AutoConfig as _MrcAutoConfig  # noqa: E402
+from transformers import AutoModel as _MrcAutoModel  # noqa: E402
+
+from .configuration_mrc_multitask import MrcMultiTaskConfig  # noqa: E402
+from .modeling_mrc_multitask import MrcMultiTaskForNER  # noqa: E402
+
+_MrcAutoConfig.register(MrcMultiTaskConfig.model_type, MrcMultiTaskConfig, exist_ok=True)
+_MrcAutoModel.register(MrcMultiTaskConfig, MrcMultiTaskForNER, exist_ok=True)
+__all__ += ["MrcMultiTaskConfig", "MrcMultiTaskForNER"]
 # --- Layer-sliced CRF (issue 6) ----------------------------------------------------------------
 from transformers import AutoConfig as _LsAutoConfig  # noqa: E402
 from transformers import AutoModel as _LsAutoModel  # noqa: E402

@@ -51,6 +51,10 @@ class MrcMultiTaskConfig(PretrainedConfig):
         ner_loss_scope: "corpus" (default): a sentence's NER softmax runs over `O` plus its own corpus's
             B-/I- labels only, so other corpora's labels get exactly zero gradient from it; "all": a
             plain softmax over every label (the papers' single-corpus setting).
+        ner_decoding: "per_corpus" (default): `predict_spans` decodes each corpus's labels with that
+            corpus's restricted softmax (matching "corpus" training) and merges the spans, which may
+            then overlap across corpora; "joint": one argmax over all labels (flat output; matches
+            `ner_loss_scope="all"`). Identical with a single corpus.
         mrc_input_mode: "separate" (default; NER reads `[CLS] s [SEP]`, MRC a second pass over
             `[CLS] q [SEP] s [SEP]`) or "shared" (reproduction of the authors' code; one query-augmented
             input for every head; single entity type only).
@@ -83,6 +87,7 @@ class MrcMultiTaskConfig(PretrainedConfig):
         sentence_pooling: str = "max",
         aux_heads_per_corpus: bool = True,
         ner_loss_scope: str = "corpus",
+        ner_decoding: str = "per_corpus",
         mrc_input_mode: str = "separate",
         mrc_use_match_head: bool = True,
         mrc_match_hidden_size: int | None = None,
@@ -124,6 +129,7 @@ class MrcMultiTaskConfig(PretrainedConfig):
         _check("sentence_pooling", sentence_pooling, POOLINGS)
         _check("mrc_input_mode", mrc_input_mode, MRC_INPUT_MODES)
         _check("ner_loss_scope", ner_loss_scope, NER_LOSS_SCOPES)
+        _check("ner_decoding", ner_decoding, ("per_corpus", "joint"))
         _check("mrc_match_loss_mode", mrc_match_loss_mode, ("sparse", "dense"))
         _check("query_source", query_source, QUERY_SOURCES)
         for t, src in (query_source_overrides or {}).items():
@@ -142,6 +148,7 @@ class MrcMultiTaskConfig(PretrainedConfig):
         self.sentence_pooling = sentence_pooling
         self.aux_heads_per_corpus = bool(aux_heads_per_corpus)
         self.ner_loss_scope = ner_loss_scope
+        self.ner_decoding = ner_decoding
         self.mrc_input_mode = mrc_input_mode
         self.mrc_use_match_head = bool(mrc_use_match_head)
         self.mrc_match_hidden_size = mrc_match_hidden_size

@@ -169,6 +169,8 @@ def split_into_chunks(counts: list[int], spans: list[tuple[int, int]], budget: i
     n = len(counts)
     if sum(counts) <= budget:
         return [(0, n)], 0
+    # a mention longer than a whole chunk is cut anyway: it does not hold back the cut points
+    keepable = [(s, e) for s, e in spans if sum(counts[s:e]) <= budget]
     chunks, start = [], 0
     while start < n:
         end, used = start, 0
@@ -177,9 +179,9 @@ def split_into_chunks(counts: list[int], spans: list[tuple[int, int]], budget: i
             end += 1
         if end < n:
             safe = end
-            while safe > start + 1 and any(s < safe < e for s, e in spans):
+            while safe > start + 1 and any(s < safe < e for s, e in keepable):
                 safe -= 1
-            if not any(s < safe < e for s, e in spans):
+            if not any(s < safe < e for s, e in keepable):
                 end = safe
         chunks.append((start, end))
         start = end
@@ -508,17 +510,15 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
             kwargs["token_type_ids"] = token_type_ids
         return self.dropout(self.encoder(**kwargs).last_hidden_state)
 
-    def _select_rows(self, logits: torch.Tensor, corpus_ids: torch.Tensor | None, classes: int) -> torch.Tensor:
-        """`[..., K*classes]` -> `[..., K, classes]` -> the rows of each sentence's corpus `[..., classes]`."""
-        shaped = logits.view(*logits.shape[:-1], self.num_aux_rows, classes)
+    def _select_rows(self, shaped: torch.Tensor, corpus_ids: torch.Tensor | None) -> torch.Tensor:
+        """`[B, (T,) K, classes]` -> the rows of each sentence's corpus `[B, (T,) classes]`."""
         if self.num_aux_rows == 1:
             return shaped[..., 0, :]
         if corpus_ids is None:
             raise ValueError("corpus_ids is required for auxiliary-head losses with several corpora")
-        b = torch.arange(logits.shape[0], device=logits.device)
         if shaped.dim() == 3:  # [B, K, classes]
-            return shaped[b, corpus_ids]
-        index = corpus_ids.view(-1, 1, 1, 1).expand(-1, shaped.shape[1], 1, classes)  # [B, T, 1, classes]
+            return shaped[torch.arange(shaped.shape[0], device=shaped.device), corpus_ids]
+        index = corpus_ids.view(-1, 1, 1, 1).expand(-1, shaped.shape[1], 1, shaped.shape[-1])
         return shaped.gather(2, index).squeeze(2)
 
     def ner_loss_fn(self, logits: torch.Tensor, labels: torch.Tensor, corpus_ids: torch.Tensor | None
@@ -626,7 +626,7 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
             mt = self.mtcls_head(hidden)
             out.mtcls_logits = mt.view(*mt.shape[:-1], self.num_aux_rows, self.num_mtcls)
             if mtcls_labels is not None:
-                sel = self._select_rows(mt, corpus_ids, self.num_mtcls)
+                sel = self._select_rows(out.mtcls_logits, corpus_ids)
                 out.mtcls_loss = losses["mtcls"] = F.cross_entropy(
                     sel.reshape(-1, self.num_mtcls), mtcls_labels.reshape(-1), ignore_index=IGNORE)
         if self.bcls_head is not None or self.mcls_head is not None:
@@ -636,10 +636,10 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
                                                 ("mcls", self.mcls_head, MCLS_NUM_CLASSES, mcls_labels)):
                 if head is None:
                     continue
-                logits = head(pooled)
-                setattr(out, f"{name}_logits", logits.view(-1, self.num_aux_rows, classes))
+                logits = head(pooled).view(-1, self.num_aux_rows, classes)
+                setattr(out, f"{name}_logits", logits)
                 if target is not None:
-                    loss = F.cross_entropy(self._select_rows(logits, corpus_ids, classes), target)
+                    loss = F.cross_entropy(self._select_rows(logits, corpus_ids), target)
                     setattr(out, f"{name}_loss", loss)
                     losses[name] = loss
         if "mrc" in heads:
@@ -682,6 +682,13 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
     def predict_spans(self, sentences: list[list[str]], tokenizer, batch_size: int = 32) -> list[list[dict]]:
         """NER-head predictions: per sentence `[{"start", "end", "label", "score"}]` sorted by
         (start, -end, label); `score` = mean probability of the predicted tags over the span's words.
+
+        With several corpora and `ner_decoding="per_corpus"` (default) the tags are decoded once per
+        corpus with the same restricted softmax as in training (`O` + that corpus's labels) and the
+        spans are merged: the model never learned to compare one corpus's labels with another's, so a
+        joint argmax would let an untrained label win. Spans of different corpora may then overlap
+        (e.g. `NCBI-disease/Disease` and `BC5CDR/Disease` on the same words). `"joint"`: one argmax
+        over all labels (flat output).
 
         Long sentences are covered by overlapping windows (`plan_windows`) and stitched. In `shared` mode
         each window is prefixed with the configured query (as in training).
@@ -746,14 +753,21 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
             firsts = [enc.first_subword[b, : enc.num_words[b]].tolist() for b in range(len(batch_words))]
         inputs = {k: v.to(device) for k, v in inputs.items()}
         hidden = self._encode(inputs["input_ids"], inputs["attention_mask"], inputs.get("token_type_ids"))
-        probs = self.ner_head(hidden).float().softmax(-1).cpu()
+        logits = self.ner_head(hidden).float().cpu()
+        if self.config.ner_decoding == "per_corpus" and len(self.config.corpus_types) > 1:
+            masks = corpus_label_mask(self.config)  # one restricted softmax per corpus, as in training
+        else:
+            masks = torch.ones(1, logits.shape[-1], dtype=torch.bool)
         out = []
         for b, pos in enumerate(firsts):
-            p = probs[b, torch.tensor(pos, dtype=torch.long)]
-            best, ids = p.max(-1)
-            tags = [labels[i] for i in ids.tolist()]
-            spans = [{"start": s, "end": e, "label": t, "score": float(best[s:e].mean())}
-                     for s, e, t in bio_to_spans(tags)]
+            word_logits = logits[b, torch.tensor(pos, dtype=torch.long)]  # [W, C]
+            spans = []
+            for allowed in masks:
+                probs = word_logits.masked_fill(~allowed, float("-inf")).softmax(-1)
+                best, ids = probs.max(-1)
+                tags = [labels[i] for i in ids.tolist()]
+                spans += [{"start": s, "end": e, "label": t, "score": float(best[s:e].mean())}
+                          for s, e, t in bio_to_spans(tags)]
             out.append(sorted(spans, key=lambda d: (d["start"], -d["end"], d["label"])))
         return out
 

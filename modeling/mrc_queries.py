@@ -127,11 +127,11 @@ def sample_dictionary_examples(
     """Sample k distinct frequent gold mentions per type from (training!) examples, once, reproducibly.
 
     Mentions are counted case-insensitively by surface text (words joined by spaces); the `pool_size`
-    most frequent (ties: alphabetical) form the pool and k are drawn with `random.Random(seed)`.
+    most frequent (ties: alphabetical) form the pool (independent of example order) and k are drawn with `random.Random(seed)`.
     Types with fewer than k distinct mentions get all of them. Returns `{prefixed type: [mention, ...]}`.
     """
     counts: dict[str, Counter] = {t: Counter() for ts in corpus_types.values() for t in ts}
-    surface: dict[tuple[str, str], str] = {}
+    surface: dict[tuple[str, str], Counter] = {}
     for ex in examples:
         corpus = ex.get("corpus")
         if corpus not in corpus_types:
@@ -141,14 +141,15 @@ def sample_dictionary_examples(
             text = " ".join(ex["tokens"][sp["start"]:sp["end"]])
             key = text.lower()
             counts[label][key] += 1
-            surface.setdefault((label, key), text)
+            surface.setdefault((label, key), Counter())[text] += 1
     out: dict[str, list[str]] = {}
     for label, counter in counts.items():
         ranked = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[: max(pool_size, k)]
         pool = [key for key, _ in ranked]
         rng = random.Random(f"{seed}:{label}")
         chosen = rng.sample(pool, min(k, len(pool)))
-        out[label] = [surface[(label, key)] for key in chosen]
+        # each mention is written in its most frequent spelling (ties: alphabetical)
+        out[label] = [min(surface[(label, key)].items(), key=lambda kv: (-kv[1], kv[0]))[0] for key in chosen]
     return out
 
 
