@@ -62,14 +62,14 @@ class LinearChainCRF(nn.Module):
         self.start_transitions = nn.Parameter(torch.zeros(num_tags))
         self.end_transitions = nn.Parameter(torch.zeros(num_tags))
         if allowed is None:
-            allowed = (torch.ones(num_tags, num_tags, dtype=torch.bool), torch.ones(num_tags, dtype=torch.bool),
-                       torch.ones(num_tags, dtype=torch.bool))
-        trans_ok, start_ok, end_ok = allowed
+            allowed = ([[True] * num_tags] * num_tags, [True] * num_tags, [True] * num_tags)
+        trans_ok, start_ok, end_ok = (torch.as_tensor(a, dtype=torch.bool, device="cpu") for a in allowed)
         if trans_ok.shape != (num_tags, num_tags) or start_ok.shape != (num_tags,) or end_ok.shape != (num_tags,):
             raise ValueError("allowed masks must have shapes [T, T], [T], [T]")
-        self.register_buffer("trans_penalty", (~trans_ok).float() * ILLEGAL_SCORE, persistent=False)
-        self.register_buffer("start_penalty", (~start_ok).float() * ILLEGAL_SCORE, persistent=False)
-        self.register_buffer("end_penalty", (~end_ok).float() * ILLEGAL_SCORE, persistent=False)
+        # plain Python lists, not buffers: they derive from the config, and buffers created on the meta
+        # device by from_pretrained would never be filled in
+        self._allowed = (trans_ok.tolist(), start_ok.tolist(), end_ok.tolist())
+        self._penalties: dict = {}
 
     def extra_repr(self) -> str:
         return f"num_tags={self.num_tags}"
@@ -77,8 +77,16 @@ class LinearChainCRF(nn.Module):
     # -- parameters and inputs -------------------------------------------------------------------
     def effective_scores(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """`(A [T, T], pi [T], eta [T])` in float32, constraint penalties included."""
-        return (self.transitions.float() + self.trans_penalty, self.start_transitions.float() + self.start_penalty,
-                self.end_transitions.float() + self.end_penalty)
+        trans_pen, start_pen, end_pen = self._penalty_tensors(self.transitions.device)
+        return (self.transitions.float() + trans_pen, self.start_transitions.float() + start_pen,
+                self.end_transitions.float() + end_pen)
+
+    def _penalty_tensors(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        key = str(device)
+        if key not in self._penalties:
+            self._penalties[key] = tuple((~torch.tensor(a, dtype=torch.bool, device=device)).float() * ILLEGAL_SCORE
+                                         for a in self._allowed)
+        return self._penalties[key]
 
     def _prepare(self, emissions: torch.Tensor, mask: torch.Tensor | None,
                  tags: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -221,4 +229,4 @@ class LinearChainCRF(nn.Module):
             t = start + i
             score = score + trans[tags[i - 1], tags[i]] + emissions[row, t, tags[i]].float()
         score = score + beta[row, start + len(tags) - 1, tags[-1]]
-        return float(score - log_z[row])
+        return float((score - log_z[row]).detach())

@@ -214,9 +214,9 @@ def train_run(model, batches: Iterator[dict], total_steps: int, recipe: Training
             model.scale_gradients_by_layer_()
         optimizer.step()
         scheduler.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if on_step is not None:
-            on_step(step, float(loss))
+            on_step(step, losses[-1])
         if on_checkpoint is not None and (step % recipe.save_steps == 0 or step == total_steps):
             on_checkpoint(step)
     return losses

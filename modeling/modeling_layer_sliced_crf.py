@@ -303,7 +303,7 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
         word_mask = word_mask.bool()
         if batch and bool((word_mask.sum(dim=1) == 0).any()):
             raise ValueError("every row needs at least one word (word_mask has an all-False row)")
-        groups = self._task_groups(batch, task_ids, task, input_ids.device)
+        groups = self._task_groups(batch, task_ids, task, input_ids.device) if batch else []
         per_seq = torch.zeros(batch, device=input_ids.device)
         task_logits = {}
         for name, rows in groups:
@@ -316,6 +316,8 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
                 nll_rows = head.crf.nll(emissions, _rows(tags, rows), _rows(word_mask, rows))
                 per_seq = per_seq.index_put((rows,), nll_rows)
         logits = task_logits[groups[0][0]][1] if len(groups) == 1 else None
+        if not groups and task is not None:
+            self.task_of(task)  # still validate the name
         loss = nll = None
         if tags is not None:
             nll = per_seq
