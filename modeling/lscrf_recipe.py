@@ -96,7 +96,7 @@ class TrainingRecipe:
 def build_optimizer(model, recipe: TrainingRecipe) -> torch.optim.Optimizer:
     """AdamW over the model's parameter groups: true per-group LRs (`layer_decay_impl="lr"`) or one LR
     for everything (`"grad_scale"`: call `model.scale_gradients_by_layer_()` after clipping)."""
-    groups = model.layerwise_lr_groups(recipe.learning_rate, recipe.weight_decay)
+    groups = model.layerwise_lr_groups(recipe.learning_rate, recipe.weight_decay, recipe.layer_decay)
     if recipe.layer_decay_impl == "grad_scale":
         for g in groups:
             g["lr"], g["lr_scale"] = recipe.learning_rate, 1.0
@@ -211,7 +211,7 @@ def train_run(model, batches: Iterator[dict], total_steps: int, recipe: Training
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, recipe.max_grad_norm)
         if recipe.layer_decay_impl == "grad_scale":
-            model.scale_gradients_by_layer_()
+            model.scale_gradients_by_layer_(recipe.layer_decay)
         optimizer.step()
         scheduler.step()
         losses.append(float(loss.detach()))

@@ -620,10 +620,11 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
                 groups["encoder" if name.startswith("encoder.") else "head"].append(p)
         return groups
 
-    def layer_lr_scale(self, name: str) -> tuple[str, float]:
+    def layer_lr_scale(self, name: str, layer_decay: float | None = None) -> tuple[str, float]:
         """(group name, learning-rate factor) of a parameter under layer-wise decay rho (spec §8):
         heads 1, layer i (shared or any task copy) rho^(n-1-i), embeddings rho^n."""
-        rho, n = self.config.layer_decay, self.config.num_layers
+        rho = self.config.layer_decay if layer_decay is None else layer_decay
+        n = self.config.num_layers
         if not name.startswith("encoder."):
             return "head", 1.0
         i = self._layer_index(name[len("encoder."):])
@@ -631,8 +632,10 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
             return "embeddings", rho ** n
         return f"layer_{i}", rho ** (n - 1 - i)
 
-    def layerwise_lr_groups(self, base_lr: float | None = None, weight_decay: float | None = None) -> list[dict]:
-        """torch.optim parameter groups with true per-group learning rates (layer-wise decay, §8).
+    def layerwise_lr_groups(self, base_lr: float | None = None, weight_decay: float | None = None,
+                            layer_decay: float | None = None) -> list[dict]:
+        """torch.optim parameter groups with true per-group learning rates (layer-wise decay, §8);
+        `base_lr`, `weight_decay`, `layer_decay` default to the config's values.
 
         Each group: {"name", "params", "lr", "lr_scale", "weight_decay"}; frozen parameters are left out.
         """
@@ -642,17 +645,18 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
         for name, p in self.named_parameters():
             if not p.requires_grad:
                 continue
-            gname, scale = self.layer_lr_scale(name)
+            gname, scale = self.layer_lr_scale(name, layer_decay)
             g = groups.setdefault(gname, {"name": gname, "params": [], "lr": base_lr * scale, "lr_scale": scale,
                                           "weight_decay": weight_decay})
             g["params"].append(p)
         return list(groups.values())
 
     @torch.no_grad()
-    def scale_gradients_by_layer_(self) -> None:
+    def scale_gradients_by_layer_(self, layer_decay: float | None = None) -> None:
         """Reference-code variant (`layer_decay_impl="grad_scale"`): multiply the gradients of layer i
         by rho^(n-1-i) in place (call after clipping); embeddings and heads are left unscaled."""
-        rho, n = self.config.layer_decay, self.config.num_layers
+        rho = self.config.layer_decay if layer_decay is None else layer_decay
+        n = self.config.num_layers
         for name, p in self.named_parameters():
             if p.grad is None or not name.startswith("encoder."):
                 continue
