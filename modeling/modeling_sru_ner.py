@@ -623,9 +623,20 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
         return batch
 
     def decode(self, output: SruNerOutput, num_words: list[int]) -> list[list[tuple[int, int, int, float]]]:
-        """Spans `(start, end, type_id, score)` per sentence from a lock-step `forward` output (§8.2)."""
+        """Spans `(start, end, type_id, score)` per sentence from a lock-step `forward` output (§8.2).
+
+        Sentences that reached their step cap before an argmax EOA are counted in
+        `data_stats["sentences_hit_step_cap"]` (with a warning): mentions after the cap are lost.
+        """
         probs = torch.sigmoid(output.logits.float()).cpu()
         steps = output.num_steps.cpu().tolist()
+        stopped = [bool((probs[b, : steps[b]].argmax(-1) == EOA).any()) for b in range(len(num_words))]
+        if not all(stopped):
+            capped = stopped.count(False)
+            self.data_stats["sentences_hit_step_cap"] += capped
+            warnings.warn(f"{capped} sentence(s) reached the step cap (infer_step_factor="
+                          f"{self.config.infer_step_factor}) before EOA; their later mentions may be missing",
+                          stacklevel=3)
         return [
             decode_step_probabilities(probs[b, : steps[b]], n, self.config.decode_threshold,
                                       self.config.strict_last_word_bound)
