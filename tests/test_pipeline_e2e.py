@@ -1,0 +1,212 @@
+"""End to end with REAL model families: export a Hub folder, load it where biomtl is not installed
+(AutoModel + pipeline), re-save it, long documents (10,000 words, window seams), batch_size invariance.
+
+The tiny random encoders make the random-init families predict arbitrary but deterministic spans: the
+MRC family (BIO head) predicts many, SRU-NER predicts none until trained, so content checks use MRC
+and SRU-NER is exercised for loading and export.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+from transformers import AutoModel, AutoTokenizer, pipeline
+
+from biomtl.modeling.pipeline_ner import BiomedicalNerPipeline
+from biomtl.trainer.export import check_hub_folder, save_hub_folder
+from tests.fresh_env import run_without_biomtl
+
+# sorted corpus order: the SRU config's corpus order does not survive config.json's sorted keys yet
+CORPUS_TYPES = {"BC5CDR": ["BC5CDR/Chemical", "BC5CDR/Disease"], "NCBI-disease": ["NCBI-disease/Disease"]}
+TEXT = ("Selegiline-induced postural hypotension in Parkinson's disease: a longitudinal study. "
+        "Mutations in BRCA1 (17q21) cause 80% of familial breast cancer!\n\n"
+        "Treatment with 10 mg lithium caused Wiskott-Aldrich syndrome-like symptoms in 3 of 20 patients.")
+VOCAB = ("the of patients with disease cancer breast aspirin lithium induced hypotension mutations gene "
+         "BRCA1 APC tumour - ( ) , : % 10 mg was in and treatment syndrome Wiskott Aldrich protein cells "
+         "expression increased risk Parkinson ' s acute renal failure").split()
+
+
+def _family(name: str):
+    if name == "mrc":
+        from biomtl.modeling import MrcMultiTaskForNER
+
+        return MrcMultiTaskForNER
+    from biomtl.modeling import SruNerForTokenActions
+
+    return SruNerForTokenActions
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_encoder_dir):
+    return AutoTokenizer.from_pretrained(tiny_encoder_dir)
+
+
+@pytest.fixture(scope="module")
+def mrc_model(tiny_encoder_dir):
+    torch.manual_seed(0)
+    return _family("mrc").from_encoder(str(tiny_encoder_dir), corpus_types=CORPUS_TYPES).eval()
+
+
+def _words_document(n_words: int, seed: int, sentence_every: int | None = None) -> str:
+    rng = random.Random(seed)
+    words = []
+    for i in range(n_words):
+        words.append(rng.choice(VOCAB))
+        if sentence_every and i % sentence_every == sentence_every - 1:
+            words.append(".")
+    return " ".join(words)
+
+
+@pytest.mark.parametrize("family", ["sru", "mrc"])
+def test_hub_folder_loads_without_biomtl_and_gives_the_same_entities(family, tiny_encoder_dir, tokenizer,
+                                                                    tmp_path):
+    torch.manual_seed(0)
+    model = _family(family).from_encoder(str(tiny_encoder_dir), corpus_types=CORPUS_TYPES).eval()
+    folder = save_hub_folder(model, tokenizer, tmp_path / "hub")
+    check_hub_folder(folder)
+    config = json.loads((folder / "config.json").read_text())
+    assert set(config["auto_map"]) >= {"AutoConfig", "AutoModel"}
+    assert config["custom_pipelines"]["biomedical-ner"]["impl"] == "pipeline_ner.BiomedicalNerPipeline"
+    assert str(tmp_path) not in (folder / "config.json").read_text()  # no local path leaks
+    assert json.loads((folder / "tokenizer_config.json").read_text())["model_max_length"] == 128
+    assert not list(folder.glob("*.bin")) and (folder / "model.safetensors").is_file()
+
+    texts = [TEXT, "BRCA1 and APC.", ""]
+    expected = BiomedicalNerPipeline(model=model, tokenizer=tokenizer)(texts, batch_size=2)
+    if family == "mrc":
+        assert sum(map(len, expected)) > 5  # the comparison below is not vacuous
+    code = f"""
+        import json, sys
+        from transformers import AutoModel, AutoTokenizer, pipeline
+        folder = {str(folder)!r}
+        model = AutoModel.from_pretrained(folder, trust_remote_code=True)
+        assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
+        pipe = pipeline(model=folder, trust_remote_code=True)
+        texts = {texts!r}
+        got = pipe(texts, batch_size=2)
+        # re-saving a remote-loaded pipeline keeps pipeline_ner.py (hf-notes section 4 pitfall)
+        pipe.save_pretrained({str(tmp_path / "resaved")!r})
+        again = pipeline(model={str(tmp_path / "resaved")!r}, trust_remote_code=True)(texts, batch_size=2)
+        tok = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
+        direct = type(pipe)(model=model, tokenizer=tok)(texts)
+        print("RESULT" + json.dumps({{"got": got, "again": again, "direct": direct}}))
+    """
+    proc = run_without_biomtl(code, tmp_path / "fresh")
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT"))
+    result = json.loads(line[len("RESULT"):])
+    for key in ("got", "again", "direct"):
+        assert _rounded(result[key]) == _rounded(expected), key
+    assert (tmp_path / "resaved" / "pipeline_ner.py").is_file()
+    assert (tmp_path / "resaved" / "text_split.py").is_file()
+
+
+def _rounded(results):
+    return [[dict(e, score=round(e["score"], 5)) for e in doc] for doc in results]
+
+
+def test_batch_size_does_not_change_results_and_bounds_model_batches(mrc_model, tokenizer):
+    pipe = BiomedicalNerPipeline(model=mrc_model, tokenizer=tokenizer)
+    docs = [TEXT, _words_document(300, seed=1, sentence_every=17), "Aspirin.", _words_document(40, seed=2)]
+    seen: list[int] = []
+    hook = mrc_model.encoder.register_forward_pre_hook(
+        lambda mod, args, kwargs: seen.append(kwargs["input_ids"].shape[0]) if "input_ids" in kwargs
+        else seen.append(args[0].shape[0]), with_kwargs=True)
+    try:
+        results = {}
+        for bs in (1, 3, 64):
+            seen.clear()
+            results[bs] = pipe(docs, batch_size=bs)
+            assert seen and max(seen) <= bs
+    finally:
+        hook.remove()
+    assert sum(map(len, results[1])) > 20
+    assert _rounded(results[3]) == _rounded(results[1]) == _rounded(results[64])
+    # one document at a time gives the same as all together
+    assert _rounded([pipe(d) for d in docs]) == _rounded(results[3])
+
+
+def _context_free(model) -> None:
+    """Make a BERT encoder context- and position-free: attention adds nothing to the residual stream
+    and position embeddings are zero, so each sub-word's vector depends only on its own token."""
+    enc = model.encoder
+    with torch.no_grad():
+        enc.embeddings.position_embeddings.weight.zero_()
+        for layer in enc.encoder.layer:
+            layer.attention.output.dense.weight.zero_()
+            layer.attention.output.dense.bias.zero_()
+
+
+@pytest.mark.parametrize("with_sentences", [False, True])
+def test_ten_thousand_word_document_loses_no_entity_at_a_seam(with_sentences, tiny_encoder_dir, tokenizer):
+    """A 10,000-word document. Without sentence boundaries it is one sentence, predicted over ~100-word
+    windows. With a context-free encoder every word's tag depends on the word only, so the entities must
+    not depend on where the seams fall: windows of 128 and of 512 sub-words (seams elsewhere) must give
+    the same entities, and so must the text cut into short sentences at arbitrary places that are not
+    inside an entity."""
+    torch.manual_seed(0)
+    family = _family("mrc")
+    small = family.from_encoder(str(tiny_encoder_dir), corpus_types=CORPUS_TYPES, window_overlap=48,
+                                max_seq_length=128).eval()
+    _context_free(small)
+    big = family.from_encoder(str(tiny_encoder_dir), corpus_types=CORPUS_TYPES, window_overlap=48,
+                              max_seq_length=512).eval()
+    big.load_state_dict(small.state_dict())
+    text = _words_document(10_000, seed=3, sentence_every=25 if with_sentences else None)
+    n_words = len(text.split())
+    assert n_words >= 10_000
+    tok_small = AutoTokenizer.from_pretrained(tiny_encoder_dir)
+    got_small = BiomedicalNerPipeline(model=small, tokenizer=tok_small)(text, batch_size=16)
+    # the big-window model needs a longer position table and tokenizer limit
+    _extend_positions(big, 512)
+    tok_big = AutoTokenizer.from_pretrained(tiny_encoder_dir)
+    tok_big.model_max_length = 512
+    got_big = BiomedicalNerPipeline(model=big, tokenizer=tok_big)(text, batch_size=16)
+    assert len(got_small) > 300
+    for e in got_small:
+        assert e["word"] == text[e["start"]:e["end"]]
+    assert _span_set(got_small) == _span_set(got_big)
+    if not with_sentences:
+        # cut the text into short "sentences" at word gaps outside every entity: same entities again
+        covered = set()
+        for e in got_small:
+            covered.update(range(e["start"], e["end"]))
+        pieces, last = [], 0
+        for i, ch in enumerate(text):
+            if ch == " " and i not in covered and i - last > 300:
+                pieces.append((last, i))
+                last = i + 1
+        pieces.append((last, len(text)))
+        per_piece = BiomedicalNerPipeline(model=small, tokenizer=tok_small)([text[a:b] for a, b in pieces])
+        shifted = [dict(e, start=e["start"] + a, end=e["end"] + a) for (a, _), ents in zip(pieces, per_piece)
+                   for e in ents]
+        assert _span_set(shifted) == _span_set(got_small)
+
+
+def _span_set(ents):
+    return {(e["start"], e["end"], e["entity_group"], round(e["score"], 4)) for e in ents}
+
+
+def _extend_positions(model, length: int) -> None:
+    emb = model.encoder.embeddings
+    old = emb.position_embeddings
+    new = torch.nn.Embedding(length, old.embedding_dim)
+    with torch.no_grad():
+        new.weight.zero_()
+    emb.position_embeddings = new
+    emb.register_buffer("position_ids", torch.arange(length).expand((1, -1)), persistent=False)
+    if hasattr(emb, "token_type_ids"):
+        emb.register_buffer("token_type_ids", torch.zeros(1, length, dtype=torch.long), persistent=False)
+    model.config.encoder_config.max_position_embeddings = length
+    model.encoder.config.max_position_embeddings = length
+
+
+def test_automodel_loads_saved_folder_in_process(mrc_model, tokenizer, tmp_path):
+    folder = save_hub_folder(mrc_model, tokenizer, tmp_path / "hub")
+    loaded = AutoModel.from_pretrained(folder, trust_remote_code=True)
+    pipe = pipeline(model=str(folder), trust_remote_code=True)
+    direct = BiomedicalNerPipeline(model=mrc_model, tokenizer=tokenizer)(TEXT)
+    assert _rounded([pipe(TEXT)]) == _rounded([direct])
+    assert type(loaded).__name__ == type(mrc_model).__name__

@@ -1,0 +1,94 @@
+"""Write a Hub-ready folder: config with `auto_map`, safetensors weights, tokenizer, remote code and the
+`biomedical-ner` pipeline, loadable where biomtl is not installed:
+
+    AutoModel.from_pretrained(folder, trust_remote_code=True)
+    pipeline(model=folder, trust_remote_code=True)
+
+See ../shared/design/hf-notes.md §1 (auto_map, copied files), §3 (tokenizer) and §4 (pipelines).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from biomtl.modeling.pipeline_ner import TASK, BiomedicalNerPipeline
+
+#: used when neither the tokenizer nor the encoder config gives a usable limit
+FALLBACK_MAX_LENGTH = 512
+
+
+def auto_map_for(model: PreTrainedModel) -> dict[str, str]:
+    """`{"AutoConfig": "configuration_x.XConfig", "AutoModel": "modeling_x.XModel"}` for a model instance.
+
+    The module part is the file name the class is defined in (copied flat into the folder).
+    """
+    model_cls, config_cls = type(model), type(model.config)
+    return {
+        "AutoConfig": f"{config_cls.__module__.rsplit('.', 1)[-1]}.{config_cls.__name__}",
+        "AutoModel": f"{model_cls.__module__.rsplit('.', 1)[-1]}.{model_cls.__name__}",
+    }
+
+
+def model_max_length(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> int:
+    """The tokenizer's `model_max_length` when set, else the encoder's position limit (hf-notes §3)."""
+    current = getattr(tokenizer, "model_max_length", None)
+    if current and current < 100_000:
+        return int(current)
+    enc = getattr(model.config, "encoder_config", None)
+    limit = getattr(enc, "max_position_embeddings", None) or getattr(model.config, "max_position_embeddings", None)
+    return int(limit) if limit and limit < 100_000 else FALLBACK_MAX_LENGTH
+
+
+def save_hub_folder(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out_dir: str | Path) -> Path:
+    """Save `model` + `tokenizer` with their remote code and the `biomedical-ner` pipeline into `out_dir`.
+
+    Writes `config.json` (with `auto_map` for AutoConfig/AutoModel and `custom_pipelines`),
+    `model.safetensors`, `tokenizer.json` + `tokenizer_config.json` (with `model_max_length`), the
+    family's modeling/configuration files and every sibling they import, `pipeline_ner.py` and
+    `text_split.py`. Other files already in `out_dir` (e.g. a README.md model card) are left alone.
+
+    Raises ValueError when the model does not implement the family contract's `predict_spans`.
+    Returns the folder path.
+    """
+    if not callable(getattr(model, "predict_spans", None)):
+        raise ValueError(f"{type(model).__name__} has no predict_spans(); it is not a biomtl model family")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer.model_max_length = model_max_length(model, tokenizer)
+    # one auto class per class is recorded by register_for_auto_class: set both explicitly (hf-notes §1)
+    model.config.auto_map = {**(getattr(model.config, "auto_map", None) or {}), **auto_map_for(model)}
+    pipe = BiomedicalNerPipeline(model=model, tokenizer=tokenizer, task=TASK, device=model.device)
+    pipe.save_pretrained(str(out))  # custom_pipelines + pipeline_ner.py/text_split.py, model, tokenizer
+    check_hub_folder(out)
+    return out
+
+
+def check_hub_folder(folder: str | Path) -> None:
+    """Raise ValueError when a saved folder lacks what a fresh environment needs to load it."""
+    folder = Path(folder)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    missing = []
+    for key in ("AutoConfig", "AutoModel"):
+        ref = (config.get("auto_map") or {}).get(key)
+        if not ref:
+            missing.append(f"config.json auto_map.{key}")
+        elif not (folder / f"{ref.split('.')[0]}.py").is_file():
+            missing.append(f"{ref.split('.')[0]}.py")
+    impl = ((config.get("custom_pipelines") or {}).get(TASK) or {}).get("impl")
+    if not impl:
+        missing.append(f"config.json custom_pipelines.{TASK}")
+    for name in ("pipeline_ner.py", "text_split.py", "model.safetensors", "tokenizer_config.json"):
+        if not (folder / name).is_file():
+            missing.append(name)
+    for py in folder.glob("*.py"):  # every sibling a shipped file imports must be there too
+        for line in py.read_text(encoding="utf-8").splitlines():
+            words = line.split()
+            if len(words) >= 2 and words[0] == "from" and words[1].startswith(".") and words[1][1:2] != ".":
+                sibling = words[1][1:] + ".py"
+                if not (folder / sibling).is_file():
+                    missing.append(f"{sibling} (imported by {py.name})")
+    if missing:
+        raise ValueError(f"{folder} is not a complete Hub folder; missing: {', '.join(sorted(set(missing)))}")
