@@ -133,7 +133,9 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._send(400, {"errors": [{"message": f"metadata is not a mapping: {meta}"}]})
                 return self._send(200, {"errors": [], "warnings": []})
             match = _API.match(path)
-            repo = match and stub.repos.get((match[1], match[2]))
+            if not match:
+                return self._not_found()
+            repo = stub.repos.get((match[1], match[2]))
             if not repo:
                 return self._not_found("RepoNotFound")
             action, rev = match[3], match[4]
@@ -175,7 +177,9 @@ class _Handler(BaseHTTPRequestHandler):
         with stub.lock:
             stub.requests.append(("HEAD" if head else "GET", path))
             match = _RESOLVE.match(path)
-            repo = match and stub.repos.get(((match[1] or "models")[:-1], match[2]))
+            if not match:
+                return self._not_found("EntryNotFound", head)
+            repo = stub.repos.get(((match[1] or "models")[:-1], match[2]))
             if not repo:
                 return self._not_found("RepoNotFound", head)
             sha = repo["refs"].get(match[3], match[3])

@@ -8,6 +8,7 @@ import copy
 import json
 import random
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -253,9 +254,12 @@ def _end_to_end_unavailable() -> str | None:
 END_TO_END_SKIP = _end_to_end_unavailable()
 
 
-def train_tiny_model(encoder_dir: Path, out_dir: Path, steps: int = 40) -> Path:
-    """A tiny SRU-NER overfitted on the card's example sentence (so the snippet has entities to print),
-    saved as a Hub folder with all_results.json."""
+_TRAINED: dict[str, Path] = {}
+
+
+def train_tiny_model(encoder_dir: Path, out_dir: Path, steps: int = 150) -> Path:
+    """A tiny SRU-NER overfitted on the card's example sentence (so that the snippet has entities to
+    print: `B/Chemical` Cisplatin, `A/Disease` nephrotoxicity), saved as a Hub folder."""
     import torch
     from transformers import AutoTokenizer
 
@@ -263,8 +267,7 @@ def train_tiny_model(encoder_dir: Path, out_dir: Path, steps: int = 40) -> Path:
     from biomtl.trainer.export import save_hub_folder
 
     torch.manual_seed(0)
-    corpus_types = {"A": ["A/Disease"], "B": ["B/Chemical"]}
-    model = SruNerForTokenActions.from_encoder(str(encoder_dir), corpus_types=corpus_types)
+    model = SruNerForTokenActions.from_encoder(str(encoder_dir), corpus_types={"A": ["A/Disease"], "B": ["B/Chemical"]})
     tokenizer = AutoTokenizer.from_pretrained(encoder_dir)
     examples = [
         {"id": "a0", "corpus": "A", "doc_id": "a", "tokens": EXAMPLE_WORDS,
@@ -272,30 +275,44 @@ def train_tiny_model(encoder_dir: Path, out_dir: Path, steps: int = 40) -> Path:
         {"id": "b0", "corpus": "B", "doc_id": "b", "tokens": EXAMPLE_WORDS,
          "spans": [{"start": 0, "end": 1, "label": "B/Chemical"}]},
     ]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(steps):
-        loss = model(**model.collate(examples, tokenizer)).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    model.eval()
+    groups = model.parameter_groups()
+    optimizer = torch.optim.Adam([{"params": groups["encoder"], "lr": 1e-3}, {"params": groups["head"], "lr": 1e-2}])
+    model.eval()  # no dropout: a quick, deterministic overfit
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a 32-wide model: thread hand-offs cost more than they give on a busy machine
+    try:
+        for _ in range(steps):
+            loss = model(**model.collate(examples, tokenizer)).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    finally:
+        torch.set_num_threads(threads)
     save_hub_folder(model, tokenizer, out_dir)
     return out_dir
 
 
+@pytest.fixture()
+def trained_model_dir(tmp_path, tmp_path_factory, tiny_encoder_dir) -> Path:
+    """A private copy (tests write cards into it) of the tiny overfitted model, trained once per session."""
+    key = str(tiny_encoder_dir)
+    if key not in _TRAINED:
+        _TRAINED[key] = train_tiny_model(tiny_encoder_dir, tmp_path_factory.mktemp("tiny_sru_ner") / "model")
+    return Path(shutil.copytree(_TRAINED[key], tmp_path / "model"))
+
+
 @pytest.mark.skipif(END_TO_END_SKIP is not None, reason=str(END_TO_END_SKIP))
-def test_usage_snippet_runs_in_fresh_environment(tmp_path, tiny_encoder_dir):
+def test_usage_snippet_runs_in_fresh_environment(tmp_path, trained_model_dir):
     from fresh_env import run_without_biomtl
     from transformers import AutoTokenizer, pipeline
 
-    model_dir = train_tiny_model(tiny_encoder_dir, tmp_path / "model")
+    model_dir = trained_model_dir
     generate_model_card(model_dir, results=make_results())
     text = (model_dir / "README.md").read_text()
     snippet = re.search(r"```python\n(.*?)```", text, re.DOTALL)[1]
     assert json.dumps(str(model_dir.resolve())) in snippet
 
-    proc = run_without_biomtl(snippet, tmp_path / "fresh")
+    proc = run_without_biomtl(snippet, tmp_path / "fresh", extra_env={"OMP_NUM_THREADS": "1"})
     printed = [ast.literal_eval(line) for line in proc.stdout.strip().splitlines()]
     assert len(printed) == 2
     entities, spans = printed

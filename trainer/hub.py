@@ -14,8 +14,8 @@ import logging
 from fnmatch import fnmatch
 from pathlib import Path
 
-from huggingface_hub import HfApi
-from huggingface_hub.errors import HFValidationError
+from huggingface_hub import HfApi, constants
+from huggingface_hub.errors import HFValidationError, OfflineModeIsEnabled
 from huggingface_hub.utils import validate_repo_id
 
 logger = logging.getLogger(__name__)
@@ -85,6 +85,7 @@ def push_to_hub(
     Raises:
         FileNotFoundError: the folder is not a saved model (message names the missing files).
         ValueError: `repo_id` or `revision` is not valid.
+        huggingface_hub.errors.OfflineModeIsEnabled: HF_HUB_OFFLINE is set.
     """
     model_dir = check_model_folder(model_dir)
     try:
@@ -94,6 +95,8 @@ def push_to_hub(
     if revision is not None and (not revision.strip() or revision.startswith("refs/")):
         raise ValueError(f"revision {revision!r} must be a branch name (e.g. 'v1'); pull-request refs are not "
                          "supported")
+    if constants.is_offline_mode():
+        raise OfflineModeIsEnabled("HF_HUB_OFFLINE is set: unset it to push to the Hub")
     ensure_card(model_dir, repo_id)
     ignored = ignored_files(model_dir)
     if ignored:
