@@ -1,0 +1,452 @@
+"""Benchmark: single-task vs MTL-XC vs MTL-LS (layer slicing) with `LayerSlicedXLNetCRF`.
+
+    python -m benchmarks.layer_sliced                  # quick profile (~45-75 min on 2 idle cores)
+    python -m benchmarks.layer_sliced --smoke          # every row end-to-end on a tiny subset (~1-2 min)
+    python -m benchmarks.layer_sliced --profile full   # the paper's 30 + 3x30 recipe on full data (GPU-sized)
+    python -m benchmarks.layer_sliced --crf-only       # only the CRF decoding throughput micro-benchmark
+
+Encoder: the embedded 6-layer MiniLM (BERT uncased, hidden 384). Rows, per entity category
+(spec layer-sliced-crf.md §7; a category keeps only its own type, other mentions become O):
+
+* disease = NCBI-disease + BC5CDR (Disease):
+  - STL: one model per corpus (k = n, one head);
+  - MTL-XC: one model and one shared head for both corpora (k = n);
+  - MTL-XC +budget: the MTL-XC model trained for one more budget (fresh optimiser), the
+    control for MTL-LS, which also starts from MTL-XC and trains one more budget;
+  - MTL-LS r in {0.25, 0.5, 0.75, 1.0}: `from_mtl_xc` (embeddings + bottom k = round(r n) layers
+    from MTL-XC, upper layers per corpus re-initialised from MiniLM, per-corpus emission + CRF),
+    phase 2 "joint" (task-homogeneous batches, task drawn proportionally to its training size);
+  - MTL-LS (r chosen on dev): per corpus, the rate with the best dev F1.
+* chemical = BC5CDR (Chemical) and gene = BC2GM (GENE): only one corpus of each category is
+  available here, so only STL is meaningful (MTL needs >= 2 corpora of a category).
+
+Same budget per row: the same number of optimiser steps and batch size (quick profile: training
+sets subsampled to a fixed number of seeded sentences); MTL-LS rows and "MTL-XC +budget" have
+spent one MTL-XC budget before (column "steps incl. init"). Optimiser: AdamW (eps 1e-6, no weight
+decay), layer-wise LR decay 0.9 (true per-group LRs), linear decay to 0, no warm-up, clipping 1.0.
+Test F1: entity-level strict span match, micro, on the WHOLE test split of each corpus (long
+sentences are windowed, never dropped); dev F1 on a seeded dev subsample (quick) for rate selection.
+Results: benchmarks/results/layer_sliced.json / .md (smoke: layer_sliced.smoke.*).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CORPORA_DIR = Path(os.environ.get("BIOMTL_CORPORA", Path(__file__).resolve().parents[2] / "shared" / "corpora"))
+RATES = (0.25, 0.5, 0.75, 1.0)
+# category -> [(corpus name, folder, type kept)]
+CATEGORIES = {
+    "disease": [("NCBI-disease", "NCBI-disease-IOB", "Disease"), ("BC5CDR", "BC5CDR-IOB", "Disease")],
+    "chemical": [("BC5CDR", "BC5CDR-IOB", "Chemical")],
+    "gene": [("BC2GM", "BC2GM-IOB", "GENE")],
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    train_sentences: int | None  # per corpus (None: all)
+    dev_sentences: int | None  # per corpus, for rate selection (None: all)
+    test_sentences: int | None  # None: all (only the smoke profile subsamples, and says so)
+    steps: int | None  # optimiser steps per row (None: epochs from the recipe)
+    batch_size: int
+    learning_rate: float
+    max_seq_length: int
+    eval_batch_size: int
+    paper_recipe: bool = False
+
+
+PROFILES = {
+    "quick": Profile(train_sentences=2000, dev_sentences=400, test_sentences=None, steps=300, batch_size=16,
+                     learning_rate=2e-4, max_seq_length=128, eval_batch_size=64),
+    "smoke": Profile(train_sentences=48, dev_sentences=16, test_sentences=24, steps=3, batch_size=4,
+                     learning_rate=2e-4, max_seq_length=64, eval_batch_size=16),
+    "full": Profile(train_sentences=None, dev_sentences=None, test_sentences=None, steps=None, batch_size=24,
+                    learning_rate=3e-5, max_seq_length=256, eval_batch_size=64, paper_recipe=True),
+}
+
+
+# ---------------------------------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------------------------------
+def read_corpus(folder: str, corpus: str, keep_type: str) -> tuple[dict[str, list[dict]], dict[str, int]]:
+    """Splits of one corpus as canonical examples with prefixed labels, keeping only `keep_type`."""
+    from biomtl.data_scripts import read_iob
+
+    path = CORPORA_DIR / folder
+    if not path.exists():
+        raise SystemExit(f"corpus folder {path} not found (set BIOMTL_CORPORA)")
+    splits, dropped = {}, {}
+    for split in ("train", "devel", "test"):
+        rows = read_iob(path / f"{split}.tsv", corpus)
+        n_drop = 0
+        for ex in rows:
+            kept = [dict(s, label=f"{corpus}/{keep_type}") for s in ex["spans"] if s["label"] == keep_type]
+            n_drop += len(ex["spans"]) - len(kept)
+            ex["spans"] = kept
+        splits[split] = rows
+        dropped[split] = n_drop
+    return splits, dropped
+
+
+def sample(rows: list[dict], n: int | None, seed: int) -> list[dict]:
+    if n is None or n >= len(rows):
+        return list(rows)
+    return random.Random(seed).sample(rows, n)
+
+
+# ---------------------------------------------------------------------------------------------------
+# scoring
+# ---------------------------------------------------------------------------------------------------
+def span_prf(gold: list[list[dict]], pred: list[list[dict]]) -> dict[str, float]:
+    """Micro P/R/F1 (percent) over exact (start, end, label) matches."""
+    tp = n_gold = n_pred = 0
+    for g, p in zip(gold, pred):
+        gs = {(s["start"], s["end"], s["label"]) for s in g}
+        ps = {(s["start"], s["end"], s["label"]) for s in p}
+        tp += len(gs & ps)
+        n_gold += len(gs)
+        n_pred += len(ps)
+    prec = 100.0 * tp / n_pred if n_pred else 0.0
+    rec = 100.0 * tp / n_gold if n_gold else 0.0
+    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+    return {"p": prec, "r": rec, "f1": f1, "gold": n_gold, "pred": n_pred}
+
+
+def evaluate(model, tok, eval_sets: dict[str, list[dict]], corpora: list[str], batch_size: int) -> dict:
+    """{f"{split}/{corpus}": prf} for split in eval_sets keys like "dev"/"test"."""
+    out = {}
+    for key, rows in eval_sets.items():
+        split, corpus = key.split("/", 1)
+        if corpus not in corpora:
+            continue
+        t0 = time.perf_counter()
+        pred = model.predict_spans([r["tokens"] for r in rows], tok, batch_size=batch_size, corpus=corpus)
+        res = span_prf([r["spans"] for r in rows], pred)
+        res["seconds"] = time.perf_counter() - t0
+        res["sentences"] = len(rows)
+        out[key] = res
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# training rows
+# ---------------------------------------------------------------------------------------------------
+def batch_stream(model, tok, examples_by_task: dict[str, list[dict]], batch_size: int, seed: int, joint: bool):
+    """Collated batches forever: task-homogeneous (joint phase 2) or shuffled over all examples."""
+    from biomtl.modeling.lscrf_recipe import task_batches
+
+    if joint:
+        for _, batch in task_batches(examples_by_task, batch_size, 10**9, seed=seed):
+            yield model.collate(batch, tok)
+    rows = [r for rs in examples_by_task.values() for r in rs]
+    rng = random.Random(seed)
+    while True:
+        order = list(rows)
+        rng.shuffle(order)
+        for i in range(0, len(order) - batch_size + 1, batch_size):
+            yield model.collate(order[i: i + batch_size], tok)
+
+
+def train_and_score(model, tok, train_by_task, eval_sets, prof: Profile, seed: int, joint: bool) -> dict:
+    """Train one row with the recipe (quick: one stage of `prof.steps`; full: 30 + 3x30) and score it."""
+    from biomtl.modeling.lscrf_recipe import TrainingRecipe, run_schedule, steps_for_epochs
+
+    n_train = sum(len(v) for v in train_by_task.values())
+    if prof.paper_recipe:
+        recipe = TrainingRecipe.from_config(model.config, learning_rate=prof.learning_rate,
+                                            batch_size=prof.batch_size, seed=seed)
+    else:
+        recipe = TrainingRecipe(stage_a_epochs=prof.steps * prof.batch_size / n_train, continuation_runs=0,
+                                save_steps=prof.steps, keep_last_checkpoints=1, learning_rate=prof.learning_rate,
+                                batch_size=prof.batch_size, seed=seed)
+    steps_done = []
+
+    def make_batches(plan):
+        steps = prof.steps if prof.steps else steps_for_epochs(n_train, plan.epochs, prof.batch_size)
+        steps_done.append(steps)
+        return batch_stream(model, tok, train_by_task, prof.batch_size, plan.seed, joint), steps
+
+    corpora = list(model.config.corpora)
+    eval_seconds = []
+
+    def score(m):
+        t0 = time.perf_counter()
+        res = evaluate(m, tok, eval_sets, corpora, prof.eval_batch_size)
+        eval_seconds.append(time.perf_counter() - t0)
+        flat = {f"{k}/f1": v["f1"] for k, v in res.items()}
+        dev = [v["f1"] for k, v in res.items() if k.startswith("dev/")]
+        flat["dev_f1"] = sum(dev) / len(dev) if dev else 0.0
+        score.last = res
+        return flat
+
+    model.collate_stats.clear()
+    t0 = time.perf_counter()
+    result = run_schedule(model, recipe, make_batches, score)
+    wall = time.perf_counter() - t0
+    if result.averaged_state is not None and prof.paper_recipe:
+        model.load_state_dict(result.averaged_state)  # the published weights (last-5 average, best dev run)
+    total_steps = sum(steps_done)
+    return {
+        "steps": total_steps,
+        "batch_size": prof.batch_size,
+        "epochs": total_steps * prof.batch_size / n_train,
+        "train_wall_s": wall - sum(eval_seconds),
+        "eval_wall_s": sum(eval_seconds),
+        "summary": result.summary,  # mean/std/max over evaluated checkpoints (quick: 1 checkpoint)
+        "last_eval": score.last,
+        "collate_stats": dict(model.collate_stats),
+    }
+
+
+def category_rows(category: str, prof: Profile, encoder_path: str, seed: int, rates, log) -> list[dict]:
+    from transformers import AutoModel, AutoTokenizer
+
+    from biomtl.modeling import LayerSlicedXLNetCRF
+
+    tok = AutoTokenizer.from_pretrained(encoder_path)
+    data, dropped = {}, {}
+    for corpus, folder, keep in CATEGORIES[category]:
+        splits, drop = read_corpus(folder, corpus, keep)
+        data[corpus] = {
+            "train": sample(splits["train"], prof.train_sentences, seed),
+            "dev": sample(splits["devel"], prof.dev_sentences, seed + 1),
+            "test": sample(splits["test"], prof.test_sentences, seed + 2),
+        }
+        dropped[corpus] = drop
+        log(f"[{category}] {corpus}: train {len(data[corpus]['train'])}/{len(splits['train'])}, dev "
+            f"{len(data[corpus]['dev'])}, test {len(data[corpus]['test'])}/{len(splits['test'])} sentences; "
+            f"other-type mentions set to O: {drop}")
+    corpora = list(data)
+    eval_sets = {f"{split}/{c}": data[c][split] for c in corpora for split in ("dev", "test")}
+    types = {c: [f"{c}/{keep}"] for c, _, keep in CATEGORIES[category]}
+    common = dict(max_seq_length=prof.max_seq_length, category=category)
+    rows = []
+
+    def record(name, model, res, k=None, init_steps=0, **extra):
+        n = model.config.num_layers
+        k = model.config.num_shared_layers if k is None else k
+        row = {"category": category, "row": name, "corpora": list(model.config.corpora), "k": k, "n": n,
+               "tasks": list(model.config.tasks), "steps_incl_init": res["steps"] + init_steps, **extra, **res,
+               "test_f1": {c: res["last_eval"][f"test/{c}"]["f1"] for c in model.config.corpora},
+               "dev_f1": {c: res["last_eval"][f"dev/{c}"]["f1"] for c in model.config.corpora}}
+        rows.append(row)
+        log(f"[{category}] {name}: test F1 {json.dumps({c: round(v, 2) for c, v in row['test_f1'].items()})}, "
+            f"dev F1 {json.dumps({c: round(v, 2) for c, v in row['dev_f1'].items()})}, train "
+            f"{res['train_wall_s']:.0f}s, eval {res['eval_wall_s']:.0f}s")
+        return row
+
+    # STL: one model per corpus
+    for c in corpora:
+        torch.manual_seed(seed)
+        model = LayerSlicedXLNetCRF.from_encoder(encoder_path, {c: types[c]}, **common)
+        res = train_and_score(model, tok, {c: data[c]["train"]}, eval_sets, prof, seed, joint=False)
+        record(f"STL {c}", model, res)
+        del model
+    if len(corpora) < 2:
+        return rows
+    # MTL-XC: everything shared, one head
+    torch.manual_seed(seed)
+    xc = LayerSlicedXLNetCRF.from_encoder(encoder_path, types, task_grouping="shared", **common)
+    res = train_and_score(xc, tok, {"all": [r for c in corpora for r in data[c]["train"]]}, eval_sets, prof, seed,
+                          joint=False)
+    record("MTL-XC", xc, res)
+    xc_steps = res["steps"]
+    xc_state = copy.deepcopy(xc.state_dict())
+    pretrained = AutoModel.from_pretrained(encoder_path)
+    # MTL-LS at each slicing rate, phase 2 joint, from the MTL-XC model
+    ls_rows = []
+    for rate in rates:
+        torch.manual_seed(seed)
+        ls = LayerSlicedXLNetCRF.from_mtl_xc(xc, pretrained, slicing_rate=rate)
+        res = train_and_score(ls, tok, {c: data[c]["train"] for c in corpora}, eval_sets, prof, seed, joint=True)
+        ls_rows.append(record(f"MTL-LS r={rate:g}", ls, res, init_steps=xc_steps, slicing_rate=rate))
+        del ls
+    # control: MTL-XC trained for one more budget
+    torch.manual_seed(seed)
+    res = train_and_score(xc, tok, {"all": [r for c in corpora for r in data[c]["train"]]}, eval_sets, prof,
+                          seed + 7, joint=False)
+    record("MTL-XC +budget", xc, res, init_steps=xc_steps)
+    xc.load_state_dict(xc_state)
+    # rate chosen on dev, per corpus
+    chosen = {}
+    for c in corpora:
+        best = max(ls_rows, key=lambda r: r["dev_f1"][c])
+        chosen[c] = {"slicing_rate": best["slicing_rate"], "k": best["k"], "test_f1": best["test_f1"][c],
+                     "dev_f1": best["dev_f1"][c]}
+    rows.append({"category": category, "row": "MTL-LS (r chosen on dev)", "corpora": corpora, "chosen": chosen,
+                 "test_f1": {c: chosen[c]["test_f1"] for c in corpora},
+                 "dev_f1": {c: chosen[c]["dev_f1"] for c in corpora}})
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------
+# CRF decoding throughput
+# ---------------------------------------------------------------------------------------------------
+def crf_throughput(seconds: float = 1.0, batch: int = 64, width: int = 32) -> list[dict]:
+    """Sentences/s of Viterbi, forward-backward (span scores) and NLL+backward on random emissions,
+    one intra-op thread (the CRF's [B, T, T] steps are far too small to gain from more)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _crf_throughput(seconds, batch, width)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _crf_throughput(seconds: float, batch: int, width: int) -> list[dict]:
+    from biomtl.modeling.crf import LinearChainCRF
+
+    out = []
+    gen = torch.Generator().manual_seed(0)
+    for num_tags, what in ((5, "1 type, IOBES"), (9, "2 types, IOBES")):
+        crf = LinearChainCRF(num_tags)
+        with torch.no_grad():
+            crf.transitions.copy_(torch.randn(num_tags, num_tags, generator=gen))
+        emissions = torch.randn(batch, width, num_tags, generator=gen)
+        lengths = torch.randint(width // 3, width + 1, (batch,), generator=gen)
+        mask = torch.arange(width)[None, :] < lengths[:, None]
+        tags = torch.randint(0, num_tags, (batch, width), generator=gen)
+        row = {"tags": num_tags, "what": what, "batch": batch, "max_words": width,
+               "mean_words": float(lengths.float().mean())}
+        trainable = emissions.clone().requires_grad_()
+        calls = {
+            "viterbi": lambda c=crf, e=emissions, m=mask: c.decode(e, m),
+            "forward_backward": lambda c=crf, e=emissions, m=mask: c.forward_backward(e, m),
+            "nll_backward": lambda c=crf, e=trainable, y=tags, m=mask: c.nll(e, y, m).sum().backward(),
+        }
+        for name, fn in calls.items():
+            with torch.inference_mode(name != "nll_backward"):
+                fn()
+                n, t0 = 0, time.perf_counter()
+                while time.perf_counter() - t0 < seconds:
+                    fn()
+                    n += 1
+            row[f"{name}_sent_per_s"] = n * batch / (time.perf_counter() - t0)
+        out.append(row)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# report
+# ---------------------------------------------------------------------------------------------------
+def findings(rows: list[dict]) -> list[str]:
+    lines = []
+    by = {(r["category"], r["row"]): r for r in rows}
+    for cat in sorted({r["category"] for r in rows}):
+        xc, chosen = by.get((cat, "MTL-XC")), by.get((cat, "MTL-LS (r chosen on dev)"))
+        ctrl = by.get((cat, "MTL-XC +budget"))
+        if not xc or not chosen:
+            continue
+        for c in chosen["corpora"]:
+            ls = chosen["test_f1"][c]
+            r = chosen["chosen"][c]["slicing_rate"]
+            stl = by.get((cat, f"STL {c}"), {}).get("test_f1", {}).get(c)
+            verdict = "beats" if ls > max(xc["test_f1"][c], ctrl["test_f1"][c] if ctrl else -1) else "does not beat"
+            lines.append(f"{cat}/{c}: MTL-LS with r={r:g} (chosen on dev) {ls:.2f} {verdict} full sharing "
+                         f"(MTL-XC {xc['test_f1'][c]:.2f}; MTL-XC +budget "
+                         f"{ctrl['test_f1'][c] if ctrl else float('nan'):.2f}); STL {stl:.2f}")
+    return lines
+
+
+def markdown(report: dict) -> str:
+    lines = [f"### Layer-sliced CRF (MTL-XC / MTL-LS), profile `{report['profile']}`", "",
+             f"Machine: {report['machine']}; torch threads {report['threads']}; batch size "
+             f"{report['settings']['batch_size']}; command `{report['command']}`.", ""]
+    if report.get("smoke"):
+        lines += ["**Smoke run: tiny subsets (test split subsampled), numbers are not results.**", ""]
+    if report["rows"]:
+        lines += ["| category | row | k/n | test F1 per corpus | dev F1 | steps (incl. init) | epochs | train s | "
+                  "eval s |", "|---|---|---|---|---|---|---|---|---|"]
+        for r in report["rows"]:
+            f1 = ", ".join(f"{c} {v:.2f}" for c, v in r["test_f1"].items())
+            dev = ", ".join(f"{v:.2f}" for v in r["dev_f1"].values())
+            if "chosen" in r:
+                kn = ", ".join(f"{c}: r={v['slicing_rate']:g}" for c, v in r["chosen"].items())
+                lines.append(f"| {r['category']} | {r['row']} | {kn} | {f1} | {dev} | | | | |")
+                continue
+            lines.append(f"| {r['category']} | {r['row']} | {r['k']}/{r['n']} | {f1} | {dev} | {r['steps']} "
+                         f"({r['steps_incl_init']}) | {r['epochs']:.2f} | {r['train_wall_s']:.0f} | "
+                         f"{r['eval_wall_s']:.0f} |")
+        lines.append("")
+    if report.get("findings"):
+        lines += ["Finding (paper: a well-chosen slicing rate beats full sharing):", ""]
+        lines += [f"- {f}" for f in report["findings"]]
+        lines.append("")
+    lines += ["CRF decoding throughput (random emissions, one thread, sentences/s; end-to-end prediction "
+              "speed is the test sentences / eval s above, dominated by the encoder):", "",
+              "| tags | batch x words | Viterbi | forward-backward (span scores) | NLL + backward |",
+              "|---|---|---|---|---|"]
+    for t in report["crf_throughput"]:
+        lines.append(f"| {t['tags']} ({t['what']}) | {t['batch']} x <= {t['max_words']} (mean "
+                     f"{t['mean_words']:.0f}) | {t['viterbi_sent_per_s']:.0f} | "
+                     f"{t['forward_backward_sent_per_s']:.0f} | {t['nll_backward_sent_per_s']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    ap.add_argument("--smoke", action="store_true", help="same as --profile smoke")
+    ap.add_argument("--categories", nargs="+", default=list(CATEGORIES), choices=list(CATEGORIES))
+    ap.add_argument("--rates", nargs="+", type=float, default=list(RATES))
+    ap.add_argument("--encoder", default="embedded-minilm")
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    ap.add_argument("--crf-only", action="store_true", help="only the CRF throughput micro-benchmark")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    profile = "smoke" if args.smoke else args.profile
+    if args.threads is None and profile == "smoke":
+        args.threads = 1  # tiny batches: a second intra-op thread only spins on a busy machine
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    prof = PROFILES[profile]
+    from biomtl.modeling.modeling_layer_sliced_crf import resolve_encoder_source
+
+    encoder_path, encoder_name = resolve_encoder_source(args.encoder)
+    t_start = time.perf_counter()
+
+    def log(msg):
+        print(f"[{time.perf_counter() - t_start:7.1f}s] {msg}", flush=True)
+
+    rows = []
+    if not args.crf_only:
+        for cat in args.categories:
+            rows += category_rows(cat, prof, encoder_path, args.seed, args.rates, log)
+    throughput = crf_throughput(0.3 if profile == "smoke" else 1.0)
+    report = {
+        "benchmark": "layer_sliced", "profile": profile, "smoke": profile == "smoke",
+        "command": "python -m benchmarks.layer_sliced " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}, torch {torch.__version__}",
+        "threads": torch.get_num_threads(), "encoder": encoder_name, "seed": args.seed,
+        "settings": prof.__dict__, "rates": args.rates, "rows": rows, "findings": findings(rows),
+        "crf_throughput": throughput, "wall_s": time.perf_counter() - t_start,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = "layer_sliced" + (".smoke" if profile == "smoke" else "" if profile == "quick" else f".{profile}")
+    if args.crf_only:
+        stem += ".crf"
+    (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2))
+    (RESULTS / f"{stem}.md").write_text(markdown(report))
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
