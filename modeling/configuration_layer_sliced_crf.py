@@ -125,6 +125,8 @@ class LayerSlicedCRFConfig(PretrainedConfig):
         initializer_range: std of the emission layer init (None: the encoder's).
         max_seq_length: most sub-words per sequence (longer sentences are windowed / split).
         window_overlap: words shared by consecutive inference windows of a long sentence.
+        pack_sentences: training only: pack consecutive sentences of a task into one sequence
+            (reference preprocessing; off by default, one sentence per sequence).
         category, phase2_mode ("joint" | "frozen" | "independent"), init_encoder,
             init_xc_checkpoint: provenance; `phase2_mode="frozen"` also freezes the shared block.
         learning_rate, layer_decay, layer_decay_impl ("lr" | "grad_scale"), adam_epsilon,
@@ -156,6 +158,7 @@ class LayerSlicedCRFConfig(PretrainedConfig):
         initializer_range: float | None = None,
         max_seq_length: int = 512,
         window_overlap: int = 8,
+        pack_sentences: bool = False,
         category: str | None = None,
         phase2_mode: str = "joint",
         init_encoder: str | None = None,
@@ -223,6 +226,7 @@ class LayerSlicedCRFConfig(PretrainedConfig):
         self.initializer_range = float(initializer_range)
         self.max_seq_length = int(max_seq_length)
         self.window_overlap = int(window_overlap)
+        self.pack_sentences = bool(pack_sentences)
         self.category = category
         self.phase2_mode = phase2_mode
         self.init_encoder = init_encoder

@@ -415,12 +415,15 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
         `sentences_split`, `mentions_cut` (a single mention longer than the budget), `overlong_words`
         (a word longer than the budget, replaced by the UNK token), `overlapping_spans_dropped`
         (nested/overlapping gold spans cannot be tagged: the longer, earlier one is kept),
-        `empty_sentences_skipped` (no word: nothing for the CRF).
+        `empty_sentences_skipped` (no word: nothing for the CRF). With `pack_sentences`, consecutive
+        sentences of the same task share one sequence up to the budget (the reference's packing; the
+        CRF then runs across sentence boundaries).
         """
         if not isinstance(examples, (list, tuple)):
             raise ValueError("collate expects a list of examples")
         budget = self._word_budget(tokenizer)
         rows: list[tuple[list[str], list[str], int]] = []
+        sizes: list[int] = []  # sub-words per row
         for i, ex in enumerate(examples):
             words = ex.get("tokens") if isinstance(ex, dict) else None
             if not isinstance(words, (list, tuple)) or not all(isinstance(w, str) for w in words):
@@ -440,6 +443,9 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
                 chunk_words = _replace_overlong(tokenizer, list(words[s:e]), counts[s:e], budget, self.collate_stats)
                 chunk_spans = [(max(a, s) - s, min(b, e) - s, t) for a, b, t in spans if a < e and b > s]
                 rows.append((chunk_words, spans_to_tags(chunk_spans, e - s, self.config.tag_scheme), tidx))
+                sizes.append(sum(c if c <= budget else 1 for c in counts[s:e]))
+        if self.config.pack_sentences:
+            rows = pack_rows(rows, sizes, budget)
         return self._tensorize(rows, tokenizer)
 
     def _tensorize(self, rows: list[tuple[list[str], list[str], int]], tokenizer) -> dict:
@@ -865,7 +871,7 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
 
 _RECIPE_AND_HEAD_FIELDS = {
     "layer_path", "tag_scheme", "subword_mode", "crf_reduction", "constrain_transitions", "emission_dropout",
-    "initializer_range", "max_seq_length", "window_overlap", "category", "phase2_mode", "learning_rate",
+    "initializer_range", "max_seq_length", "window_overlap", "pack_sentences", "category", "phase2_mode", "learning_rate",
     "layer_decay", "layer_decay_impl", "adam_epsilon", "weight_decay", "max_grad_norm", "warmup_steps", "batch_size",
     "stage_a_epochs", "continuation_runs", "continuation_epochs", "continuation_mode", "save_steps",
     "keep_last_checkpoints", "task_sampling_temperature"}
@@ -908,6 +914,21 @@ def _replace_overlong(tokenizer, words: list[str], counts: list[int], budget: in
         else:
             out.append(w)
     return out
+
+
+def pack_rows(rows: list[tuple[list[str], list[str], int]], sizes: list[int],
+              budget: int) -> list[tuple[list[str], list[str], int]]:
+    """Concatenate consecutive rows of the same task while their sub-words fit in `budget`."""
+    packed: list[tuple[list[str], list[str], int]] = []
+    used = 0
+    for (words, tags, task), size in zip(rows, sizes):
+        if packed and packed[-1][2] == task and used + size <= budget:
+            packed[-1] = (packed[-1][0] + words, packed[-1][1] + tags, task)
+            used += size
+        else:
+            packed.append((list(words), list(tags), task))
+            used = size
+    return packed
 
 
 def training_chunks(counts: list[int], spans: list[tuple[int, int, str]], budget: int) -> tuple[list[tuple[int, int]], int]:

@@ -332,6 +332,18 @@ def test_collate_splits_long_sentences_between_mentions(tiny_encoder_dir):
     assert sorted(got) == sorted((s["start"], s["end"], s["label"]) for s in spans)
 
 
+def test_pack_sentences_joins_consecutive_sentences_of_a_task(tiny_encoder_dir):
+    model = LayerSlicedXLNetCRF.from_encoder(str(tiny_encoder_dir), CORPUS_TYPES, pack_sentences=True)
+    tok = AutoTokenizer.from_pretrained(tiny_encoder_dir)
+    batch = model.collate([EXAMPLES[0], EXAMPLES[2], EXAMPLES[1]], tok)
+    assert batch["task_ids"].tolist() == [1, 0]  # BC5CDR x2 packed, then NCBI-disease
+    labels = model.config.task_labels["BC5CDR"]
+    tags = [labels[t] for t in batch["tags"][0, : int(batch["word_mask"][0].sum())]]
+    assert tags_to_spans(tags, "IOBES") == [(0, 1, "Chemical"), (2, 3, "Chemical"), (4, 5, "Disease"),
+                                            (6, 7, "Chemical")]
+    assert torch.isfinite(model(**batch).loss)
+
+
 def test_bad_examples_give_clear_errors(tiny_encoder_dir):
     model = LayerSlicedXLNetCRF.from_encoder(str(tiny_encoder_dir), CORPUS_TYPES)
     tok = AutoTokenizer.from_pretrained(tiny_encoder_dir)

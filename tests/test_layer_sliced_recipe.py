@@ -133,7 +133,7 @@ def test_run_schedule_restarts_continuations_from_stage_a_and_reports(tiny_encod
 
     def evaluate(m):
         evaluated.append({k: v.clone() for k, v in m.state_dict().items()})
-        w = m.heads["Disease"].emission.weight
+        w = m.heads["Disease"].emission.weight.detach()
         return {"dev_f1": float(w.sum()), "test_f1": float(w.abs().sum())}
 
     result = run_schedule(model, recipe, make_batches, evaluate, on_run_end=on_run_end)
