@@ -1,0 +1,122 @@
+"""`biomtl predict MODEL --input FILE --output FILE`: tag documents with a saved model.
+
+MODEL is a local folder or a Hub repo id (anything `AutoModel.from_pretrained(..., trust_remote_code=True)`
+loads). Formats: see trainer/predict_io.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from .predict_io import (
+    INPUT_FORMATS,
+    OUTPUT_FORMATS,
+    OutputWriter,
+    annotate,
+    default_output_format,
+    read_input,
+)
+
+
+def add_predict_command(subparsers) -> argparse.ArgumentParser:
+    """Add `predict` to a `biomtl` sub-command parser; its handler is `args.func`."""
+    p = subparsers.add_parser(
+        "predict",
+        help="tag documents (text, JSON-lines, PubTator, BioC) with a saved model",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", metavar="MODEL", help="model folder or Hub repo id")
+    p.add_argument("--input", "-i", required=True, help="input file")
+    p.add_argument("--output", "-o", required=True, help="output file (written atomically)")
+    p.add_argument("--format", default="auto", choices=INPUT_FORMATS,
+                   help="input format (default: from the file name and content; 'bioc' = XML or JSON)")
+    p.add_argument("--output-format", default="auto", choices=OUTPUT_FORMATS,
+                   help="output format (default: the input's; jsonl for plain text)")
+    p.add_argument("--lines", action="store_true", help="plain text: one document per non-empty line")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="sentences per model batch (32)")
+    p.add_argument("--threshold", type=float, default=None, help="drop entities scoring below this")
+    p.add_argument("--label-mode", choices=("merged", "prefixed"), default="merged",
+                   help="entity types without (merged, default) or with their corpus prefix")
+    p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda:0 (default: cuda if available)")
+    p.add_argument("--revision", default=None, help="Hub revision of MODEL")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_predict)
+    return p
+
+
+def _positive_int(value: str) -> int:
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
+    return n
+
+
+def load_ner_pipeline(model_name_or_path: str, device: str | None = None, revision: str | None = None,
+                      **pipeline_kwargs: Any):
+    """Model + tokenizer (trust_remote_code=True) wrapped in the `biomedical-ner` pipeline."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from biomtl.modeling.pipeline_ner import BiomedicalNerPipeline
+
+    local = Path(model_name_or_path)
+    if (local.exists() or model_name_or_path.startswith((".", "/", "~"))) and not (local / "config.json").is_file():
+        raise FileNotFoundError(f"model folder {model_name_or_path} has no config.json")
+    kwargs = {"trust_remote_code": True}
+    if revision:
+        kwargs["revision"] = revision
+    try:
+        model = AutoModel.from_pretrained(model_name_or_path, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, **kwargs)
+    except OSError as err:
+        raise ValueError(f"cannot load model {model_name_or_path!r}: {err}") from err
+    if not callable(getattr(model, "predict_spans", None)):
+        raise ValueError(f"{model_name_or_path}: {type(model).__name__} is not a biomtl model (no predict_spans)")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return BiomedicalNerPipeline(model=model, tokenizer=tokenizer, device=torch.device(device), **pipeline_kwargs)
+
+
+def predict_file(ner, input_path: str | Path, output_path: str | Path, input_format: str = "auto",
+                 output_format: str = "auto", lines: bool = False, batch_size: int = 32,
+                 progress: bool = True) -> dict[str, Any]:
+    """Read `input_path`, tag every document with `ner` (a pipeline or any callable with the same
+    signature), write `output_path`. Returns counts: documents, entities, formats, dropped input
+    annotation lines (PubTator)."""
+    from tqdm.auto import tqdm
+
+    if Path(input_path).resolve() == Path(output_path).resolve():
+        raise ValueError(f"--output {output_path} is the input file; choose another path")
+    data = read_input(input_path, input_format, lines=lines)
+    out_fmt = default_output_format(data.format) if output_format == "auto" else output_format
+    collection = data.collection if out_fmt == data.format else None
+    n_entities = 0
+    with tqdm(total=data.total, unit="doc", desc="predict", disable=not progress, file=sys.stderr) as bar:
+        with OutputWriter(output_path, out_fmt, collection=collection) as writer:
+            for doc in annotate(data.documents, ner, batch_size=batch_size, progress=bar):
+                writer.write(doc)
+                n_entities += sum(len(s.entities) for s in doc.segments)
+    return {"documents": writer.count, "entities": n_entities, "input_format": data.format,
+            "output_format": out_fmt, "dropped_input_annotations": data.dropped_annotations[0]}
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    if not Path(args.input).is_file():
+        raise FileNotFoundError(f"input file not found: {args.input}")
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        raise ValueError(f"--threshold must be in [0, 1], got {args.threshold}")
+    kwargs: dict[str, Any] = {"label_mode": args.label_mode}
+    if args.threshold is not None:
+        kwargs["threshold"] = args.threshold
+    ner = load_ner_pipeline(args.model, device=args.device, revision=args.revision, **kwargs)
+    stats = predict_file(ner, args.input, args.output, args.format, args.output_format, lines=args.lines,
+                         batch_size=args.batch_size, progress=not args.no_progress)
+    print(f"{stats['documents']} documents, {stats['entities']} entities -> {args.output} "
+          f"({stats['input_format']} -> {stats['output_format']})", file=sys.stderr)
+    if stats["dropped_input_annotations"]:
+        print(f"note: {stats['dropped_input_annotations']} annotation/relation lines of the PubTator input "
+              "were not copied (the output holds the predictions only)", file=sys.stderr)
+    return 0
