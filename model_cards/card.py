@@ -411,6 +411,11 @@ def training_facts(results: Mapping[str, Any]) -> list[str]:
     if results.get("train_runtime_s") is not None:
         runtime = _number(results["train_runtime_s"], "train_runtime_s")
         facts.append(f"Training time: {runtime:.0f} s.")
+    if results.get("world_size") is not None:
+        facts.append(f"Processes: {_cell(results['world_size'])}.")
+    if results.get("stopped_early") is not None:
+        facts.append("Stopped early (no dev improvement within the patience)." if results["stopped_early"]
+                     else "Ran all epochs (no early stop).")
     for key, value in (results.get("data_report") or {}).items():
         facts.append(f"Data report — {key.replace('_', ' ')}: {_cell(value)}.")
     return facts
@@ -457,7 +462,8 @@ def generate_model_card(
         "model_ref": json.dumps(ref),
         "example_text": json.dumps(EXAMPLE_TEXT),
         "example_words": json.dumps(EXAMPLE_WORDS),
-        "usage_note": (f"Replace `{ref}` by the Hub id once the folder is pushed (`biomtl push`)."
+        "usage_note": (f"`{ref}` is the local folder; `biomtl push` rewrites this card so that the snippet "
+                       "loads the Hub repo."
                        if not repo_id else
                        f"To work from a local copy: `hf download {repo_id} --local-dir DIR`."),
         "corpora": [{

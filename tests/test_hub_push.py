@@ -19,7 +19,8 @@ from fresh_env import run_without_biomtl
 from hub_stub import HubStub
 from test_model_card import END_TO_END_SKIP, make_results, trained_model_dir  # noqa: F401 (fixture)
 
-from biomtl.trainer.hub import push_to_hub
+from biomtl.model_cards import generate_model_card
+from biomtl.trainer.hub import ensure_card, push_to_hub
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,6 +114,18 @@ def test_push_refuses_a_folder_that_is_not_a_saved_model(tmp_path, plain_folder)
     assert not (plain_folder / "README.md").exists()  # nothing generated for a refused folder
 
 
+def test_hand_written_card_is_kept_and_generated_card_is_retargeted(plain_folder):
+    readme = plain_folder / "README.md"
+    readme.write_text("# My own card\n")
+    ensure_card(plain_folder, "org/tiny")
+    assert readme.read_text() == "# My own card\n"
+    generate_model_card(plain_folder)  # generated for the local folder
+    assert str(plain_folder.resolve()) in readme.read_text()
+    ensure_card(plain_folder, "org/tiny")
+    text = readme.read_text()
+    assert '"org/tiny"' in text and str(plain_folder.resolve()) not in text
+
+
 def test_push_command_reports_offline_mode(tmp_path, plain_folder):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"HF_HUB_OFFLINE": "1",
                                                                          "HF_HOME": str(tmp_path / "hf")}
@@ -148,13 +161,15 @@ SENTENCES = [["Cisplatin", "-", "induced", "nephrotoxicity", "."], ["No", "findi
 def test_pushed_model_loads_from_hub_stub_in_fresh_environment(tmp_path, trained_model_dir):  # noqa: F811
     model_dir = trained_model_dir
     (model_dir / "all_results.json").write_text(json.dumps(make_results()))
+    generate_model_card(model_dir)  # a card for the local folder: the push retargets it to the repo
     with HubStub(lifetime_s=400) as hub:
         biomtl_push(hub, tmp_path, str(model_dir), "org/repo")
         pushed = hub.files("org/repo")
         for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
                      "modeling_sru_ner.py", "pipeline_ner.py", "README.md", "all_results.json"):
             assert name in pushed, f"{name} was not pushed"
-        assert "org/repo" in pushed["README.md"].decode()
+        assert '"org/repo"' in pushed["README.md"].decode()
+        assert str(model_dir.resolve()) not in pushed["README.md"].decode()
 
         workdir = tmp_path / "fresh"
         workdir.mkdir()
