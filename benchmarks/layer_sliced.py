@@ -1,6 +1,6 @@
 """Benchmark: single-task vs MTL-XC vs MTL-LS (layer slicing) with `LayerSlicedXLNetCRF`.
 
-    python -m benchmarks.layer_sliced                  # quick profile (~45-75 min on 2 idle cores)
+    python -m benchmarks.layer_sliced                  # quick profile (~60 min on 2 idle cores, estimated)
     python -m benchmarks.layer_sliced --smoke          # every row end-to-end on a tiny subset (~1-2 min)
     python -m benchmarks.layer_sliced --profile full   # the paper's 30 + 3x30 recipe on full data (GPU-sized)
     python -m benchmarks.layer_sliced --crf-only       # only the CRF decoding throughput micro-benchmark
@@ -69,7 +69,7 @@ class Profile:
 
 
 PROFILES = {
-    "quick": Profile(train_sentences=2000, dev_sentences=400, test_sentences=None, steps=300, batch_size=16,
+    "quick": Profile(train_sentences=2000, dev_sentences=400, test_sentences=None, steps=400, batch_size=16,
                      learning_rate=2e-4, max_seq_length=128, eval_batch_size=64),
     "smoke": Profile(train_sentences=48, dev_sentences=16, test_sentences=24, steps=3, batch_size=4,
                      learning_rate=2e-4, max_seq_length=64, eval_batch_size=16),

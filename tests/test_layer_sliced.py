@@ -426,6 +426,18 @@ def test_learns_and_predicts_long_sentences_through_windows(tiny_encoder_dir, su
     only = model.predict_spans([short], tok, corpus="BC5CDR")[0]
     assert {s["label"] for s in only} <= {"BC5CDR/Chemical", "BC5CDR/Disease"} and only
     assert model.training  # predict_spans restores the mode it found
+    if subword_mode == "first":  # the shared `biomedical-ner` pipeline runs on this family's predict_spans
+        from transformers import pipeline
+
+        import biomtl.modeling.pipeline_ner  # noqa: F401  (registers the task)
+
+        ner = pipeline("biomedical-ner", model=model, tokenizer=tok)
+        text = "There was no sign of asthma after aspirin ."
+        ents = ner(text, label_mode="prefixed")
+        got = {(e["word"], e["entity_group"]) for e in ents}
+        assert {("asthma", "NCBI-disease/Disease"), ("asthma", "BC5CDR/Disease"),
+                ("aspirin", "BC5CDR/Chemical")} <= got, ents
+        assert all(text[e["start"]: e["end"]] == e["word"] for e in ents)
 
 
 def test_export_select_and_add_task_keep_each_tasks_function(tiny_encoder_dir):
