@@ -145,6 +145,15 @@ def _cell(value: Any) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+_LOCAL_PATH = re.compile(r"(?<![\w.:/~-])(?:~|/)(?:[^\s\"',\]}|]+)")
+
+
+def redact_local_paths(text: str) -> str:
+    """Replace absolute / home-relative local paths (`/home/me/run`, `~/data`) by `<local path>`: a public
+    card must not leak the training machine's folders. URLs and relative names are kept."""
+    return _LOCAL_PATH.sub("<local path>", text)
+
+
 def corpus_names(results: Mapping[str, Any]) -> list[str]:
     """Corpora in training order: `corpus_types` first, then any others found in `corpora`."""
     names = list(results.get("corpus_types") or {})
@@ -349,8 +358,9 @@ def limitations(results: Mapping[str, Any], corpora: list[dict[str, Any]]) -> li
                 f"separate labels ({', '.join(f'`{t}`' for t in labels)}), which may disagree on span "
                 "boundaries. Merged-mode scores strip the prefix; pick the label whose guidelines you need.")
     base = results.get("base_model")
+    base = f"`{hub_base_model(base)}`" if hub_base_model(base) else ("a local encoder" if base else "not recorded")
     items.append(
-        f"The encoder is `{base or 'unknown'}`; scores depend strongly on it and on the amount of "
+        f"The encoder is {base}; scores depend strongly on it and on the amount of "
         "training data, and are not comparable with the seed papers' results (large biomedical encoders, "
         "full corpora). Sentences longer than the encoder's maximum length are split into overlapping "
         "windows whose predictions are stitched.")
@@ -411,6 +421,14 @@ def training_facts(results: Mapping[str, Any]) -> list[str]:
     if results.get("train_runtime_s") is not None:
         runtime = _number(results["train_runtime_s"], "train_runtime_s")
         facts.append(f"Training time: {runtime:.0f} s.")
+    for name, info in (results.get("corpora") or {}).items():
+        if not isinstance(info, Mapping):
+            continue
+        counts = [f"{_cell(info[k])} {label}" for k, label in (("repairs", "repairs of malformed source lines"),
+                                                               ("filtered_mentions", "mentions of dropped types"))
+                  if info.get(k)]
+        if counts:
+            facts.append(f"{name}: {', '.join(counts)}.")
     if results.get("world_size") is not None:
         facts.append(f"Processes: {_cell(results['world_size'])}.")
     if results.get("stopped_early") is not None:
@@ -419,6 +437,12 @@ def training_facts(results: Mapping[str, Any]) -> list[str]:
     for key, value in (results.get("data_report") or {}).items():
         facts.append(f"Data report — {key.replace('_', ' ')}: {_cell(value)}.")
     return facts
+
+
+def _folder_name(model_dir: Path) -> str:
+    """`runs/demo/best` -> `demo` (the trainer saves the kept model in OUTPUT_DIR/best), else the folder name."""
+    path = model_dir.resolve()
+    return path.parent.name if path.name in ("best", "final") and path.parent.name else path.name
 
 
 def generate_model_card(
@@ -448,7 +472,7 @@ def generate_model_card(
         raise TypeError(f"results must be a dict (the content of {RESULTS_FILE}), got {type(results).__name__}")
     corpora = corpus_info(results)
     names = [c["name"] for c in corpora]
-    model_name = repo_id.split("/")[-1] if repo_id else model_dir.resolve().name
+    model_name = repo_id.split("/")[-1] if repo_id else _folder_name(model_dir)
     ref = repo_id or str(model_dir.resolve())
     best = results.get("best") or {}
     hyper = results.get("hyperparameters") or {}
@@ -478,7 +502,7 @@ def generate_model_card(
         "epochs": epoch_table(results, names),
         "best_metric": (f"the best `{best.get('metric')}`" if best.get("metric") else "the best dev score"),
         "best_epoch": best.get("epoch"),
-        "hyperparameters": [(_cell(k), _cell(v)) for k, v in hyper.items()],
+        "hyperparameters": [(_cell(k), redact_local_paths(_cell(v))) for k, v in hyper.items()],
         "training_facts": training_facts(results),
         "framework_versions": [(k, _cell(v)) for k, v in versions.items()],
         "limitations": limitations(results, corpora),

@@ -185,6 +185,21 @@ def test_types_limitations_citations_and_snippet_reference(tmp_path):
     assert snippet.count('"org/biomtl-test"') == 3 and "trust_remote_code=True" in snippet
 
 
+def test_card_never_shows_local_paths(tmp_path):
+    results = make_results()
+    results["base_model"] = "/home/me/encoders/minilm"
+    results["hyperparameters"].update({"output_dir": "/home/me/runs/demo", "source_dir": "~/corpora",
+                                       "corpora": json.dumps([{"name": "x", "data_dir": "/data/me/x"}]),
+                                       "selection_metric": "dev/merged/average_f1"})
+    card = generate_model_card(tmp_path, results=results, repo_id="org/biomtl-test")
+    text = (tmp_path / "README.md").read_text()
+    for leak in ("/home/me", "~/corpora", "/data/me", str(tmp_path)):
+        assert leak not in text
+    assert card.data.base_model is None and "The encoder is a local encoder" in text
+    hyper = dict(markdown_tables(text)["Training > Hyperparameters"][1:])
+    assert hyper["output_dir"] == "<local path>" and hyper["selection_metric"] == "dev/merged/average_f1"
+
+
 def test_partial_results_give_a_clean_card(tmp_path):
     results = make_results()
     for key in ("test", "history", "hyperparameters", "framework_versions", "corpora", "best",
