@@ -420,7 +420,7 @@ def training_facts(results: Mapping[str, Any]) -> list[str]:
     facts = []
     if results.get("train_runtime_s") is not None:
         runtime = _number(results["train_runtime_s"], "train_runtime_s")
-        facts.append(f"Training time: {runtime:.0f} s.")
+        facts.append(f"Training time: {runtime:.1f} s.")
     for name, info in (results.get("corpora") or {}).items():
         if not isinstance(info, Mapping):
             continue
