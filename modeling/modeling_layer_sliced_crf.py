@@ -13,6 +13,13 @@ Layout (one checkpoint holds the shared block once and every task's upper layers
 
 Regimes: STL = one task, k = n; MTL-XC = one task shared by all corpora of a category, k = n;
 MTL-LS = one task per corpus, k = round(r * n), built with `from_mtl_xc`.
+
+Each corpus of the family contract's `corpus_types` belongs to one task (see
+configuration_layer_sliced_crf.py): by default one task per corpus, so no CRF ever sees a type its
+corpus does not annotate. One task per encoder pass: mixed-task batches are split by `task_ids` and
+run task by task (the routing is an attribute set around the pass, so `nn.DataParallel` is not
+supported; DDP is). `predict_spans` runs every head (or one) and emits each head's spans once per
+corpus it serves, with that corpus's prefixed label.
 """
 
 from __future__ import annotations

@@ -10,12 +10,15 @@ import re
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from transformers import AutoModel, AutoTokenizer, BertModel
 
 from biomtl.modeling import LayerSlicedXLNetCRF
 from biomtl.modeling.configuration_layer_sliced_crf import LayerSlicedCRFConfig
 from biomtl.modeling.lscrf_recipe import TrainingRecipe, train_run
 from biomtl.modeling.lscrf_tags import tags_to_spans
+from biomtl.modeling.modeling_layer_sliced_crf import pack_rows, training_chunks
 from tests.fresh_env import run_without_biomtl
 
 CORPUS_TYPES = {"NCBI-disease": ["NCBI-disease/Disease"], "BC5CDR": ["BC5CDR/Chemical", "BC5CDR/Disease"]}
@@ -342,6 +345,39 @@ def test_pack_sentences_joins_consecutive_sentences_of_a_task(tiny_encoder_dir):
     assert tags_to_spans(tags, "IOBES") == [(0, 1, "Chemical"), (2, 3, "Chemical"), (4, 5, "Disease"),
                                             (6, 7, "Chemical")]
     assert torch.isfinite(model(**batch).loss)
+
+
+@st.composite
+def _sentence(draw):
+    counts = draw(st.lists(st.integers(1, 7), min_size=1, max_size=40))
+    spans, pos = [], 0
+    while pos < len(counts):
+        pos += draw(st.integers(0, 3))
+        end = min(len(counts), pos + draw(st.integers(1, 5)))
+        if pos < end:
+            spans.append((pos, end, "T"))
+        pos = end
+    return counts, spans, draw(st.integers(1, 12))
+
+
+@given(_sentence())
+def test_training_chunks_cover_fit_and_cut_only_oversized_mentions(case):
+    counts, spans, budget = case
+    chunks, cut = training_chunks(counts, spans, budget)
+    assert [i for s, e in chunks for i in range(s, e)] == list(range(len(counts)))
+    cost = [c if c <= budget else 1 for c in counts]  # an over-long word becomes UNK
+    assert all(sum(cost[s:e]) <= budget for s, e in chunks)
+    inside_cuts = sum(1 for s, e in chunks[:-1] for a, b, _ in spans if a < e < b)
+    assert inside_cuts == cut
+    for a, b, _ in spans:
+        if any(a < e < b for _, e in chunks[:-1]):  # a mention is only ever cut when it cannot fit
+            assert sum(cost[a:b]) > budget
+
+
+def test_pack_rows_respects_budget_and_task():
+    rows = [(["a"], ["O"], 0), (["b", "c"], ["O", "O"], 0), (["d"], ["O"], 1), (["e"], ["O"], 1)]
+    assert pack_rows(rows, [2, 3, 1, 1], budget=4) == [(["a"], ["O"], 0), (["b", "c"], ["O", "O"], 0),
+                                                       (["d", "e"], ["O", "O"], 1)]
 
 
 def test_bad_examples_give_clear_errors(tiny_encoder_dir):
