@@ -36,6 +36,9 @@ class SruNerConfig(PretrainedConfig):
         max_tokens: sub-word limit per sequence including special tokens (405; capped by the
             tokenizer's `model_max_length` and the encoder's position table).
         window_overlap: words shared by consecutive inference windows of an over-long sentence.
+        sentence_merging: pack consecutive sentences of a document into sequences of at most
+            `max_tokens` (spec §9 "maximize": on for GENIA/CoNLL in the paper, off for the multi-corpus
+            model); applied to canonical examples by `SruNerForTokenActions.merge_examples`.
         train_step_factor: multi-task training loop cap, `ceil(factor * A)` steps.
         infer_step_factor: per-sentence inference step cap, `ceil(factor * (N+2))`.
         soft_target_coef: multiplier of the soft targets of other corpora's actions (1.0).
@@ -80,6 +83,7 @@ class SruNerConfig(PretrainedConfig):
     alpha_trainable: bool = False
     max_tokens: int = 405
     window_overlap: int = 16
+    sentence_merging: bool = False
     train_step_factor: float = 2.0
     infer_step_factor: float = 1.5
     soft_target_coef: float = 1.0

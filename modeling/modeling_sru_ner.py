@@ -39,7 +39,7 @@ from .sru_actions import (
     rows_to_multihot,
     validate_spans,
 )
-from .sru_inputs import slot_index, split_for_training
+from .sru_inputs import merge_examples, slot_index, split_for_training
 from .subwords import encode_words, plan_windows, stitch_window_spans, subword_counts
 
 _PADDING_SCORE = -1e12
@@ -621,6 +621,13 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
         batch["gold_len"] = torch.tensor([len(r) for r in rows_list], dtype=torch.long)
         batch["other_mask"] = torch.stack(others)
         return batch
+
+    def merge_examples(self, examples: list[dict], tokenizer) -> list[dict]:
+        """With `config.sentence_merging`, pack consecutive same-document examples (spec §9; see
+        `sru_inputs.merge_examples`, `unmerge_spans` maps predictions back); otherwise unchanged."""
+        if not self.config.sentence_merging:
+            return list(examples)
+        return merge_examples(examples, tokenizer, self.token_limits(tokenizer)[0])
 
     def decode(self, output: SruNerOutput, num_words: list[int]) -> list[list[tuple[int, int, int, float]]]:
         """Spans `(start, end, type_id, score)` per sentence from a lock-step `forward` output (§8.2).
