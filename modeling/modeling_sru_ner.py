@@ -391,9 +391,11 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
                 sh_target = target[:, SH] * keep.to(probs.dtype) + rem.to(probs.dtype) * sh_soft
                 target = torch.cat([target[:, :SH], sh_target[:, None], target[:, SH + 1 :]], dim=1)
                 # entries whose target is the model's own detached probability: zero gradient (exactly)
-                frozen = (soft_gate := (gold[:, EOA] == 0)[:, None] & other_mask.bool())
+                frozen = (gold[:, EOA] == 0)[:, None] & other_mask.bool()
+                if cfg.soft_target_coef != 1.0:  # target min(1, c*p) != p: keep the BCE gradient
+                    frozen = torch.zeros_like(frozen)
                 if cfg.detach_sh_soft_target:
-                    frozen = torch.cat([soft_gate[:, :SH], rem[:, None], soft_gate[:, SH + 1 :]], dim=1)
+                    frozen = torch.cat([frozen[:, :SH], rem[:, None], frozen[:, SH + 1 :]], dim=1)
             else:
                 target = gold
                 rem = torch.zeros(batch, dtype=torch.bool, device=device)

@@ -410,3 +410,17 @@ def test_oracle_rows_reach_model_unchanged_for_nested_gold(tiny_encoder_dir, tok
     batch = model.collate([ex], tok)
     rows = [r.nonzero().flatten().tolist() for r in batch["gold_rows"][0]]
     assert rows == oracle_rows([(3, 7, 0), (3, 5, 0), (3, 4, 1)], 8)
+
+
+def test_soft_target_coefficient_other_than_one_keeps_a_gradient(tiny_encoder_dir, tok):
+    model = make_model(tiny_encoder_dir, soft_target_coef=0.5).train()
+    randomize_head(model)
+    batch = _bc5_batch(model, tok)
+    out = model(**batch)
+    out.logits.retain_grad()
+    out.loss.backward()
+    other = batch["other_mask"][0].bool()
+    rows = out.step_mask[0] & (out.targets[0, :, EOA] == 0)
+    g = out.logits.grad[0][rows][:, other]
+    expected = (torch.sigmoid(out.logits[0][rows][:, other]) * 0.5).detach()  # sigma - min(1, 0.5 sigma)
+    assert torch.allclose(g * 8 * out.step_mask.sum(), expected, atol=1e-6)
