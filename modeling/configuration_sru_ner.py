@@ -26,6 +26,8 @@ class SruNerConfig(PretrainedConfig):
             with `AutoModel.from_config` (weights come from the checkpoint or `from_encoder`).
         encoder_name_or_path: where the encoder weights came from (a Hub id; informational).
         corpus_types: corpus -> prefixed types.
+        corpus_order: derived; the corpora in insertion order (config.json sorts dict keys, so the
+            order, hence the type ids, is restored from this list on loading).
         type_names / type_dataset: derived; prefixed types in id order and the corpus of each.
         prefix_separator: separator between corpus and type in a label ("/").
         multi_task: use the multi-corpus targets of spec §7.3; None = iff more than one corpus.
@@ -69,6 +71,7 @@ class SruNerConfig(PretrainedConfig):
     encoder_config: dict | PretrainedConfig | None = None
     encoder_name_or_path: str | None = None
     corpus_types: dict | None = None
+    corpus_order: list | None = None
     type_names: list | None = None
     type_dataset: list | None = None
     prefix_separator: str = "/"
@@ -110,16 +113,22 @@ class SruNerConfig(PretrainedConfig):
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
-        self.corpus_types = {str(c): [str(t) for t in ts] for c, ts in (self.corpus_types or {}).items()}
-        names = [t for ts in self.corpus_types.values() for t in ts]
-        dataset = [c for c, ts in self.corpus_types.items() for _ in ts]
+        corpus_types = {str(c): [str(t) for t in ts] for c, ts in (self.corpus_types or {}).items()}
+        if self.corpus_order is not None:
+            # config.json stores dicts with sorted keys: the saved corpus order restores insertion order
+            if sorted(self.corpus_order) != sorted(corpus_types):
+                raise ValueError(f"corpus_order {self.corpus_order} disagrees with corpus_types {list(corpus_types)}")
+            corpus_types = {c: corpus_types[c] for c in self.corpus_order}
+        names = [t for ts in corpus_types.values() for t in ts]
         if len(set(names)) != len(names):
             dup = sorted({t for t in names if names.count(t) > 1})
             raise ValueError(f"corpus_types: type names must be unique across corpora (prefix them), got {dup}")
         if self.type_names is not None and list(self.type_names) != names:
             raise ValueError(f"type_names {self.type_names} disagree with corpus_types (expected {names})")
+        self.corpus_types = corpus_types
+        self.corpus_order = list(corpus_types)
         self.type_names = names
-        self.type_dataset = dataset
+        self.type_dataset = [c for c, ts in corpus_types.items() for _ in ts]
         if self.adam_betas is None:
             self.adam_betas = [0.9, 0.98]
         if self.loss_reduction not in ("rows", "sentences"):

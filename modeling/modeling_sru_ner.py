@@ -215,8 +215,9 @@ class SruNerPreTrainedModel(PreTrainedModel):
 class SruNerForTokenActions(SruNerPreTrainedModel):
     """SRU-NER over any HF encoder (§4-§8). See the module docstring for the model.
 
-    `data_stats` counts what `collate` / `predict_spans` had to change (split sentences, dropped
-    crossing mentions, over-long words replaced by UNK, ...): nothing is dropped silently.
+    `collate_stats` / `predict_stats` count what `collate` / `predict_spans` had to change (split
+    sentences, dropped crossing mentions, over-long words replaced by UNK, windowed sentences,
+    sentences that hit the step cap): nothing is dropped silently.
     """
 
     def __init__(self, config: SruNerConfig):
@@ -229,7 +230,8 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
         self.action_mlp = SruActionMlp(config, d)
         self.action_embeddings = nn.Parameter(torch.empty(config.num_actions, d))  # E
         self.begin_of_actions = nn.Parameter(torch.empty(d))  # BOA
-        self.data_stats: Counter = Counter()
+        self.collate_stats: Counter = Counter()
+        self.predict_stats: Counter = Counter()
         self.post_init()
 
     # ------------------------------------------------------------------------------------------
@@ -528,8 +530,8 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
             raise ValueError(f"max_tokens={limit} leaves no room for words after {specials} special tokens")
         return limit, limit - specials
 
-    def _fit_words(self, tokenizer, words: list[str], budget: int) -> tuple[list[str], list[int]]:
-        """Replace words longer than the whole budget by UNK (counted in `data_stats`); sub-word counts."""
+    def _fit_words(self, tokenizer, words: list[str], budget: int, stats: Counter) -> tuple[list[str], list[int]]:
+        """Replace words longer than the whole budget by UNK (counted in `stats`); sub-word counts."""
         counts = subword_counts(tokenizer, words)
         if max(counts, default=0) <= budget:
             return words, counts
@@ -538,7 +540,7 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
         for i, c in enumerate(counts):
             if c > budget:
                 fixed[i] = unk
-                self.data_stats["overlong_words_replaced_by_unk"] += 1
+                stats["overlong_words_replaced_by_unk"] += 1
                 warnings.warn(f"a word of {c} sub-words exceeds the {budget}-sub-word budget; encoded as UNK",
                               stacklevel=3)
         return fixed, subword_counts(tokenizer, fixed)
@@ -567,7 +569,7 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
         """Canonical examples -> `forward` kwargs with training targets.
 
         Sentences longer than the sub-word budget are split at word boundaries without cutting a gold
-        mention (`sru_inputs.split_for_training`). Counted in `data_stats`: `sentences_split`,
+        mention (`sru_inputs.split_for_training`). Counted in `collate_stats`: `sentences_split`,
         `mentions_dropped_same_type_crossing` (not representable with per-type stacks, §3.1),
         `mentions_dropped_forced_cut`, `overlong_words_replaced_by_unk`.
         """
@@ -598,15 +600,15 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
                 raise ValueError(f"{where}.spans: {err}") from err
             spans, crossing = drop_same_type_crossings(spans)
             if crossing:
-                self.data_stats["mentions_dropped_same_type_crossing"] += len(crossing)
+                self.collate_stats["mentions_dropped_same_type_crossing"] += len(crossing)
                 warnings.warn(f"{where}: {len(crossing)} mention(s) cross a mention of the same type and "
                               "cannot be encoded; dropped", stacklevel=2)
-            words, counts = self._fit_words(tokenizer, tokens, budget)
+            words, counts = self._fit_words(tokenizer, tokens, budget, self.collate_stats)
             chunks, chunk_spans, cut = split_for_training(counts, spans, budget)
             if len(chunks) > 1:
-                self.data_stats["sentences_split"] += 1
+                self.collate_stats["sentences_split"] += 1
             if cut:
-                self.data_stats["mentions_dropped_forced_cut"] += len(cut)
+                self.collate_stats["mentions_dropped_forced_cut"] += len(cut)
                 warnings.warn(f"{where}: {len(cut)} mention(s) longer than the sub-word budget were cut",
                               stacklevel=2)
             other = torch.zeros(cfg.num_actions)
@@ -635,14 +637,14 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
         """Spans `(start, end, type_id, score)` per sentence from a lock-step `forward` output (§8.2).
 
         Sentences that reached their step cap before an argmax EOA are counted in
-        `data_stats["sentences_hit_step_cap"]` (with a warning): mentions after the cap are lost.
+        `predict_stats["sentences_hit_step_cap"]` (with a warning): mentions after the cap are lost.
         """
         probs = torch.sigmoid(output.logits.float()).cpu()
         steps = output.num_steps.cpu().tolist()
         stopped = [bool((probs[b, : steps[b]].argmax(-1) == EOA).any()) for b in range(len(num_words))]
         if not all(stopped):
             capped = stopped.count(False)
-            self.data_stats["sentences_hit_step_cap"] += capped
+            self.predict_stats["sentences_hit_step_cap"] += capped
             warnings.warn(f"{capped} sentence(s) reached the step cap (infer_step_factor="
                           f"{self.config.infer_step_factor}) before EOA; their later mentions may be missing",
                           stacklevel=3)
@@ -656,7 +658,7 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
         """Per sentence, `[{"start", "end", "label", "score"}, ...]` sorted by (start, -end, label).
 
         Sentences longer than the encoder limit are predicted over overlapping windows and stitched
-        (`subwords.plan_windows` / `stitch_window_spans`); counted in `data_stats["windowed_sentences"]`.
+        (`subwords.plan_windows` / `stitch_window_spans`); counted in `predict_stats["windowed_sentences"]`.
         Units are length-sorted into batches; each sentence's result does not depend on its peers.
         """
         if batch_size < 1:
@@ -670,12 +672,12 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
                 raise ValueError(f"sentences[{i}] must be a list of word strings")
             if not words:
                 continue
-            words, counts = self._fit_words(tokenizer, list(words), budget)
+            words, counts = self._fit_words(tokenizer, list(words), budget, self.predict_stats)
             if sum(counts) <= budget:
                 windows = [(0, len(words))]
             else:
                 windows = plan_windows(counts, budget, self.config.window_overlap)
-                self.data_stats["windowed_sentences"] += 1
+                self.predict_stats["windowed_sentences"] += 1
             windows_of[i] = windows
             for ws, we in windows:
                 units.append((i, (ws, we), words[ws:we], sum(counts[ws:we])))

@@ -339,7 +339,7 @@ def test_same_type_crossing_mentions_are_counted(tiny_encoder_dir, tok):
     ex = example(0, "BC5CDR", "a b c d", [(0, 2, "Chemical"), (1, 3, "Chemical"), (1, 3, "Disease")])
     with pytest.warns(UserWarning, match="cross"):
         batch = model.collate([ex], tok)
-    assert model.data_stats["mentions_dropped_same_type_crossing"] == 1
+    assert model.collate_stats["mentions_dropped_same_type_crossing"] == 1
     assert batch["gold_rows"][0].sum() == 4 + 4 + 1  # 2 mentions (TR+RE) + 4 SH + EOA
 
 
@@ -381,14 +381,14 @@ def test_long_sentence_split_in_collate_and_windowed_in_predict(tiny_encoder_dir
     words = [f"word{i}" for i in range(150)]  # several sub-words each: far over 128
     spans = [(i, i + 3, "BC5CDR/Chemical") for i in range(0, 147, 10)]
     batch = model.collate([example(0, "BC5CDR", " ".join(words), spans)], tok)
-    assert model.data_stats["sentences_split"] == 1
+    assert model.collate_stats["sentences_split"] == 1
     assert batch["input_ids"].shape[0] > 1 and batch["input_ids"].shape[1] <= 128
     kept = sum(int(r[:, 2::2].sum()) for r in batch["gold_rows"])  # TR count over chunks
-    assert kept == len(spans) and model.data_stats["mentions_dropped_forced_cut"] == 0
+    assert kept == len(spans) and model.collate_stats["mentions_dropped_forced_cut"] == 0
     out = model(**batch)
     assert torch.isfinite(out.loss)
     pred = model.predict_spans([words, words[:5]], tok)
-    assert model.data_stats["windowed_sentences"] == 1
+    assert model.predict_stats["windowed_sentences"] == 1
     assert all(0 <= s["start"] < s["end"] <= 150 for s in pred[0])
 
 
@@ -424,3 +424,22 @@ def test_soft_target_coefficient_other_than_one_keeps_a_gradient(tiny_encoder_di
     g = out.logits.grad[0][rows][:, other]
     expected = (torch.sigmoid(out.logits[0][rows][:, other]) * 0.5).detach()  # sigma - min(1, 0.5 sigma)
     assert torch.allclose(g * 8 * out.step_mask.sum(), expected, atol=1e-6)
+
+
+def test_save_load_keeps_corpus_and_type_order(tiny_encoder_dir, tok, tmp_path):
+    """config.json sorts dict keys: the corpus order (hence the type ids) must survive a round trip."""
+    from transformers import AutoModel
+
+    order = {"BC5CDR": ["BC5CDR/Disease", "BC5CDR/Chemical"], "BC4CHEMD": ["BC4CHEMD/Chemical"]}
+    model = make_model(tiny_encoder_dir, order).eval()
+    randomize_head(model)
+    model.save_pretrained(tmp_path)
+    loaded = AutoModel.from_pretrained(tmp_path).eval()
+    assert list(loaded.config.corpus_types) == ["BC5CDR", "BC4CHEMD"]
+    assert loaded.config.type_names == ["BC5CDR/Disease", "BC5CDR/Chemical", "BC4CHEMD/Chemical"]
+    assert loaded.config.type_dataset == ["BC5CDR", "BC5CDR", "BC4CHEMD"]
+    batch = model.collate([example(0, "BC5CDR", "aspirin causes headache", [(0, 1, "Chemical"), (2, 3, "Disease")])],
+                          tok)
+    assert batch["other_mask"][0].tolist() == [0, 0, 0, 0, 0, 0, 1, 1]
+    with torch.no_grad():
+        assert torch.equal(model(**batch).logits, loaded(**batch).logits)

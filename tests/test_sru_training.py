@@ -145,13 +145,13 @@ def test_step_cap_is_counted(trained, tok):
     model, _, _ = trained
     old = model.config.infer_step_factor
     model.config.infer_step_factor = 1.0  # N+2 steps cannot hold 3 mentions of a 5-word sentence
-    before = model.data_stats["sentences_hit_step_cap"]
+    before = model.predict_stats["sentences_hit_step_cap"]
     try:
         with pytest.warns(UserWarning, match="step cap"):
             model.predict_spans([DATA[2]["tokens"]], tok)
     finally:
         model.config.infer_step_factor = old
-    assert model.data_stats["sentences_hit_step_cap"] == before + 1
+    assert model.predict_stats["sentences_hit_step_cap"] == before + 1
 
 
 def test_save_and_fresh_environment_load_give_identical_predictions(trained, tok, tmp_path):
