@@ -16,7 +16,8 @@ Baseline: `AutoModelForTokenClassification` (11 BIO labels for the same 5 types)
    Then one instrumented SRU pass splits the time into tokenization / encoder / step loop / decoding.
 3. Training: the same `--train-batches` random batches of `--train-batch-size` test sentences for both
    models (forward + backward + AdamW step; collate timed separately), interleaved, first batch
-   discarded; for the warmed-up multi-task model and for a fresh single-corpus (NCBI only) model.
+   discarded; for the warmed-up multi-task model (also with `sru_checkpointing`) and for a fresh
+   single-corpus (NCBI only) model.
 4. Peak memory: one subprocess per (model, mode) running that workload; peak RSS (VmHWM, reset after
    the model is loaded) and its increase over the RSS after loading (CPU: no allocator statistics).
 
@@ -223,9 +224,11 @@ def memory_probe(kind: str, ckpt: str, encoder: str, batch_size: int, train_batc
     sentences = [e["tokens"] for e in test]
     sru = kind.startswith("sru")
     model = AutoModel.from_pretrained(ckpt) if sru else tc_model(encoder)
+    if kind == "sru-train-ckpt":
+        model.config.sru_checkpointing = True
     rng = random.Random(0)
     train_batches = [rng.sample(test, train_batch_size) for _ in range(3)]
-    if kind.endswith("train"):
+    if "train" in kind:
         opt = optimizer_for(model, sru)
         collated = [model.collate(b, tok) if sru else tc_collate(tok, b) for b in train_batches]
     base = rss_mib()
@@ -371,7 +374,8 @@ def main(argv=None) -> int:
     sru_opt = optimizer_for(sru, True)
     st_model = sru_model(encoder, {CORPUS: [f"{CORPUS}/Disease"]})
     st_opt = optimizer_for(st_model, True)
-    timing = {"sru_mt": [], "sru_st": [], "tc": [], "sru_mt_collate": [], "tc_collate": [], "sru_mt_steps": []}
+    timing = {"sru_mt": [], "sru_mt_ckpt": [], "sru_st": [], "tc": [], "sru_mt_collate": [], "tc_collate": [],
+              "sru_mt_steps": []}
     for k, exs in enumerate(train_batches):
         t0 = time.perf_counter()
         sb = sru.collate(exs, tok)
@@ -379,11 +383,15 @@ def main(argv=None) -> int:
         tb = tc_collate(tok, exs)
         t2 = time.perf_counter()
         s_mt = train_step(sru, sru_opt, sb)
+        sru.config.sru_checkpointing = True
+        s_ck = train_step(sru, sru_opt, sb)
+        sru.config.sru_checkpointing = False
         s_tc = train_step(tc, tc_opt, tb)
         s_st = train_step(st_model, st_opt, st_model.collate(exs, tok))
         if k == 0:
             continue
         timing["sru_mt"].append(s_mt)
+        timing["sru_mt_ckpt"].append(s_ck)
         timing["tc"].append(s_tc)
         timing["sru_st"].append(s_st)
         timing["sru_mt_collate"].append(t1 - t0)
@@ -397,7 +405,7 @@ def main(argv=None) -> int:
     if not args.no_memory:
         with tempfile.TemporaryDirectory() as tmp:
             sru.save_pretrained(tmp)
-            for kind in ("sru-infer", "tc-infer", "sru-train", "tc-train"):
+            for kind in ("sru-infer", "tc-infer", "sru-train", "sru-train-ckpt", "tc-train"):
                 proc = subprocess.run(
                     [sys.executable, "-m", "benchmarks.sru_speed", "--memory-probe", kind, "--ckpt", tmp,
                      "--batch-size", str(args.batch_size), "--train-batch-size", str(args.train_batch_size)],
@@ -437,6 +445,7 @@ def main(argv=None) -> int:
             "median_gold_rows_per_batch": med.get("sru_mt_steps"),
             "ratio_sru_mt_over_tc": round(med["sru_mt"] / med["tc"], 3),
             "ratio_sru_st_over_tc": round(med["sru_st"] / med["tc"], 3),
+            "ratio_sru_mt_checkpointing_over_tc": round(med["sru_mt_ckpt"] / med["tc"], 3),
             "target_ratio_at_most": 2.5,
             "all_seconds": {k: [round(x, 3) for x in v] for k, v in timing.items()},
         },
@@ -473,9 +482,12 @@ def markdown(r: dict) -> str:
         f"{tr['median_step_seconds']['tc']} | {tr['ratio_sru_mt_over_tc']} | <= 2.5 |",
         f"| training step, s (batch {tr['batch_size']}, single corpus) | {tr['median_step_seconds']['sru_st']} | "
         f"{tr['median_step_seconds']['tc']} | {tr['ratio_sru_st_over_tc']} | <= 2.5 |",
+        f"| training step, s (multi-task, `sru_checkpointing=True`) | {tr['median_step_seconds']['sru_mt_ckpt']} | "
+        f"{tr['median_step_seconds']['tc']} | {tr['ratio_sru_mt_checkpointing_over_tc']} | |",
     ]
-    for kind, label in (("infer", "inference"), ("train", "training")):
-        s, t = mem.get(f"sru-{kind}", {}), mem.get(f"tc-{kind}", {})
+    for kind, label in (("infer", "inference"), ("train", "training"),
+                        ("train-ckpt", "training, SRU with `sru_checkpointing`")):
+        s, t = mem.get(f"sru-{kind}", {}), mem.get(f"tc-{kind.split('-')[0]}", {})
         if "peak_rss_mib" in s and "peak_rss_mib" in t:
             lines.append(f"| peak RSS, MiB, {label} (increase over loaded model) | {s['peak_rss_mib']} "
                          f"(+{s['peak_increase_mib']}) | {t['peak_rss_mib']} (+{t['peak_increase_mib']}) | | |")

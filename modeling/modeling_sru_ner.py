@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import nn
 from transformers import AutoModel, PreTrainedModel
 from transformers import initialization as init
@@ -414,7 +415,11 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
             # write Omega at the pointer's slot (a write on a padding slot vanishes), re-read around it
             write = F.one_hot(pointer, num_slots).to(slots.dtype) * slot_float
             state = state + write[..., None] * self.step_write(logits)[:, None, :]
-            h = self.sru(state, pointer, slot_mask)
+            if cfg.sru_checkpointing and torch.is_grad_enabled():
+                # keep only the state per step; recompute the positioned keys in backward (same dropout)
+                h = torch.utils.checkpoint.checkpoint(self.sru, state, pointer, slot_mask, use_reentrant=False)
+            else:
+                h = self.sru(state, pointer, slot_mask)
             # bookkeeping for the next step
             alive = alive & (row_idx.min() < n_rows - 1)
             advance = (target[:, SH] == 1) | (target[:, EOA] == 1)
@@ -637,17 +642,12 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
         """Spans `(start, end, type_id, score)` per sentence from a lock-step `forward` output (§8.2).
 
         Sentences that reached their step cap before an argmax EOA are counted in
-        `predict_stats["sentences_hit_step_cap"]` (with a warning): mentions after the cap are lost.
+        `predict_stats["sentences_hit_step_cap"]` (`predict_spans` warns): mentions after the cap are lost.
         """
         probs = torch.sigmoid(output.logits.float()).cpu()
         steps = output.num_steps.cpu().tolist()
         stopped = [bool((probs[b, : steps[b]].argmax(-1) == EOA).any()) for b in range(len(num_words))]
-        if not all(stopped):
-            capped = stopped.count(False)
-            self.predict_stats["sentences_hit_step_cap"] += capped
-            warnings.warn(f"{capped} sentence(s) reached the step cap (infer_step_factor="
-                          f"{self.config.infer_step_factor}) before EOA; their later mentions may be missing",
-                          stacklevel=3)
+        self.predict_stats["sentences_hit_step_cap"] += stopped.count(False)
         return [
             decode_step_probabilities(probs[b, : steps[b]], n, self.config.decode_threshold,
                                       self.config.strict_last_word_bound)
@@ -681,6 +681,7 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
             windows_of[i] = windows
             for ws, we in windows:
                 units.append((i, (ws, we), words[ws:we], sum(counts[ws:we])))
+        capped_before = self.predict_stats["sentences_hit_step_cap"]
         order = sorted(range(len(units)), key=lambda u: units[u][3])
         unit_spans: dict[int, list[dict]] = {}
         names = self.config.type_names
@@ -694,6 +695,11 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
                 for u, found in zip(idx, self.decode(out, [len(w) for w in words_batch])):
                     unit_spans[u] = [{"start": s, "end": e, "label": names[t], "score": float(sc)}
                                      for s, e, t, sc in found]
+        capped = self.predict_stats["sentences_hit_step_cap"] - capped_before
+        if capped:
+            warnings.warn(f"{capped} sentence(s) reached the step cap (infer_step_factor="
+                          f"{self.config.infer_step_factor}) before EOA; their later mentions may be missing",
+                          stacklevel=2)
         results: list[list[dict]] = [[] for _ in sentences]
         per_sentence: dict[int, list[list[dict]]] = {}
         for u, (i, _, _, _) in enumerate(units):

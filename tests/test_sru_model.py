@@ -443,3 +443,19 @@ def test_save_load_keeps_corpus_and_type_order(tiny_encoder_dir, tok, tmp_path):
     assert batch["other_mask"][0].tolist() == [0, 0, 0, 0, 0, 0, 1, 1]
     with torch.no_grad():
         assert torch.equal(model(**batch).logits, loaded(**batch).logits)
+
+
+def test_sru_checkpointing_gives_the_same_loss_and_gradients(tiny_encoder_dir, tok):
+    exs = [example(0, "BC5CDR", "cisplatin induced nephrotoxicity in rats .", [(0, 1, "BC5CDR/Chemical")]),
+           example(1, "BC4CHEMD", "aspirin and ibuprofen", [(0, 1, "BC4CHEMD/Chemical")])]
+    results = []
+    for flag in (False, True):
+        model = make_model(tiny_encoder_dir, sru_checkpointing=flag).train()
+        randomize_head(model)
+        batch = model.collate(exs, tok)
+        torch.manual_seed(3)  # same dropout masks
+        out = model(**batch)
+        out.loss.backward()
+        results.append((out.loss.detach(), model.sru.latents.grad.clone(), model.action_embeddings.grad.clone()))
+    for a, b in zip(*results):
+        assert torch.allclose(a, b, atol=1e-6)
