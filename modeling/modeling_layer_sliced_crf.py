@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -609,10 +610,13 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
         paths, _ = head.crf.viterbi(emissions, mask)
         alpha, beta, log_z = head.crf.forward_backward(emissions, mask)
         out = []
+        lengths = mask.sum(dim=1).tolist()
+        first_rows = is_first.tolist()
+        all_paths = paths.tolist()
         for b in range(emissions.shape[0]):
-            n = int(mask[b].sum())
-            path = paths[b, :n].tolist()
-            firsts = [s for s in range(n) if bool(is_first[b, s])]
+            n = lengths[b]
+            path = all_paths[b][:n]
+            firsts = [s for s in range(n) if first_rows[b][s]]
             word_tags = [labels[path[s]] if labels[path[s]] != X_TAG else "O" for s in firsts]
             spans = []
             for start, end, typ in tags_to_spans(word_tags, self.config.tag_scheme):
@@ -620,7 +624,7 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
                 s1 = firsts[end] if end < len(firsts) else n
                 logp = head.crf.segment_log_prob(emissions, alpha, beta, log_z, b, s0, path[s0:s1])
                 spans.append({"start": start, "end": end, "label": types.index(typ),
-                              "score": float(min(1.0, max(0.0, torch.tensor(logp).exp().item())))})
+                              "score": float(min(1.0, math.exp(min(0.0, logp))))})
             out.append(spans)
         return out
 
