@@ -431,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
             rows += category_rows(cat, prof, encoder_path, args.seed, args.rates, log)
     throughput = crf_throughput(0.3 if profile == "smoke" else 1.0)
     report = {
-        "benchmark": "layer_sliced", "profile": profile, "smoke": profile == "smoke",
+        "benchmark": "layer_sliced", "profile": "crf-only" if args.crf_only else profile, "smoke": profile == "smoke",
         "command": "python -m benchmarks.layer_sliced " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}, torch {torch.__version__}",
         "threads": torch.get_num_threads(), "encoder": encoder_name, "seed": args.seed,
