@@ -7,6 +7,11 @@ from __future__ import annotations
 
 from transformers import AutoConfig, PretrainedConfig
 
+try:  # transformers >= 5: lets from_pretrained(attn_implementation=...) reach the encoder
+    from transformers.configuration_utils import SubConfigSpec
+except ImportError:  # pragma: no cover
+    SubConfigSpec = None
+
 from .mrc_labels import MTCLS_TAGS, bio_labels
 from .mrc_queries import QUERY_SOURCES
 
@@ -75,6 +80,9 @@ class MrcMultiTaskConfig(PretrainedConfig):
     """
 
     model_type = "mrc_multitask"
+    if SubConfigSpec is not None:
+        sub_configs_defaults = {"encoder_config": SubConfigSpec(config_class=AutoConfig, model_type="bert",
+                                                                optional=True)}
 
     def __init__(
         self,

