@@ -103,3 +103,32 @@ def test_model_query_sources(tiny_encoder_dir):
     assert drawn == texts
     with pytest.raises(ValueError, match="query_source='none'"):
         MrcMultiTaskForNER.from_encoder(tiny_encoder_dir, {"A": ["A/x", "A/y"]}, query_source="none")
+
+
+def test_collate_uses_the_selected_source(tiny_encoder_dir):
+    from transformers import AutoTokenizer
+
+    from biomtl.modeling import MrcMultiTaskForNER
+
+    tok = AutoTokenizer.from_pretrained(tiny_encoder_dir)
+    ct = {"NCBI-disease": ["NCBI-disease/Disease"]}
+    train = [_ex("NCBI-disease", ["colon", "cancer", "risk"], [(0, 2, "Disease")])]
+
+    def query_of(model):
+        ids = model.collate(train, tok)["mrc_input_ids"][0].tolist()
+        toks = tok.convert_ids_to_tokens(ids)
+        return tok.convert_tokens_to_string(toks[1:toks.index("[SEP]")])
+
+    dic = MrcMultiTaskForNER.from_encoder(tiny_encoder_dir, ct, train_examples=train, query_source="dictionary",
+                                          enabled_heads=["ner", "mrc"])
+    assert query_of(dic) == "find disease mentions such as colon cancer."
+    over = MrcMultiTaskForNER.from_encoder(tiny_encoder_dir, ct, query_source="dictionary", enabled_heads=["ner", "mrc"],
+                                           query_source_overrides={"NCBI-disease/Disease": "definition"})
+    assert query_of(over).startswith("a disease is an abnormal state")
+    missing = MrcMultiTaskForNER.from_encoder(tiny_encoder_dir, ct, query_source="dictionary",
+                                              enabled_heads=["ner", "mrc"])
+    with pytest.raises(ValueError, match="dictionary_examples"):
+        missing.collate(train, tok)
+    none = MrcMultiTaskForNER.from_encoder(tiny_encoder_dir, ct, query_source="none", enabled_heads=["ner", "mrc"])
+    ids = tok.convert_ids_to_tokens(none.collate(train, tok)["mrc_input_ids"][0].tolist())
+    assert ids[:3] == ["[CLS]", "colon", "cancer"]
