@@ -17,10 +17,9 @@ from transformers import AutoModel, AutoTokenizer, pipeline
 
 from biomtl.modeling.pipeline_ner import BiomedicalNerPipeline
 from biomtl.modeling.text_split import split_sentences
-from biomtl.trainer.export import check_hub_folder, save_hub_folder
+from biomtl.trainer.export import check_config_round_trip, check_hub_folder, save_hub_folder
 from tests.fresh_env import run_without_biomtl
 
-# sorted corpus order: the SRU config's corpus order does not survive config.json's sorted keys yet
 CORPUS_TYPES = {"BC5CDR": ["BC5CDR/Chemical", "BC5CDR/Disease"], "NCBI-disease": ["NCBI-disease/Disease"]}
 TEXT = ("Selegiline-induced postural hypotension in Parkinson's disease: a longitudinal study. "
         "Mutations in BRCA1 (17q21) cause 80% of familial breast cancer!\n\n"
@@ -209,3 +208,24 @@ def test_automodel_loads_saved_folder_in_process(mrc_model, tokenizer, tmp_path)
     direct = BiomedicalNerPipeline(model=mrc_model, tokenizer=tokenizer)(TEXT)
     assert _rounded([pipe(TEXT)]) == _rounded([direct])
     assert type(loaded).__name__ == type(mrc_model).__name__
+
+
+def test_export_checks_catch_incomplete_or_inconsistent_folders(mrc_model, tokenizer, tmp_path):
+    folder = save_hub_folder(mrc_model, tokenizer, tmp_path / "hub")
+    (folder / "text_split.py").unlink()  # imported by pipeline_ner.py
+    with pytest.raises(ValueError, match=r"missing: .*text_split.py"):
+        check_hub_folder(folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["window_overlap"] = config.get("window_overlap", 16) + 1
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="window_overlap"):
+        check_config_round_trip(mrc_model, folder)
+
+
+def test_sru_export_keeps_corpus_insertion_order(tiny_encoder_dir, tokenizer, tmp_path, recwarn):
+    unsorted = {"NCBI-disease": ["NCBI-disease/Disease"], "BC5CDR": ["BC5CDR/Chemical", "BC5CDR/Disease"]}
+    model = _family("sru").from_encoder(str(tiny_encoder_dir), corpus_types=unsorted)
+    folder = save_hub_folder(model, tokenizer, tmp_path / "hub")
+    assert not [w for w in recwarn if "corpus order" in str(w.message)]
+    loaded = AutoModel.from_pretrained(folder, trust_remote_code=True)
+    assert list(loaded.config.corpus_types) == list(unsorted)

@@ -10,6 +10,7 @@ See ../shared/design/hf-notes.md §1 (auto_map, copied files), §3 (tokenizer) a
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -63,7 +64,28 @@ def save_hub_folder(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, 
     pipe = BiomedicalNerPipeline(model=model, tokenizer=tokenizer, task=TASK, device=model.device)
     pipe.save_pretrained(str(out))  # custom_pipelines + pipeline_ner.py/text_split.py, model, tokenizer
     check_hub_folder(out)
+    check_config_round_trip(model, out)
     return out
+
+
+def check_config_round_trip(model: PreTrainedModel, folder: str | Path) -> None:
+    """Raise ValueError when the saved config.json does not load back into the same configuration
+    (values); warn when the corpus order changes (`config.json`'s keys are sorted)."""
+    cls = type(model.config)
+    try:
+        reloaded = cls.from_pretrained(str(folder))
+    except Exception as err:  # noqa: BLE001 - any failure here means a broken checkpoint
+        raise ValueError(f"{folder}/config.json does not load back into {cls.__name__}: {err}") from err
+    before = json.loads(model.config.to_json_string(use_diff=False))
+    after = json.loads(reloaded.to_json_string(use_diff=False))
+    changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    if changed:
+        raise ValueError(f"{folder}/config.json reloads with different values for: {', '.join(changed)}")
+    order_before = list(getattr(model.config, "corpus_types", None) or {})
+    order_after = list(getattr(reloaded, "corpus_types", None) or {})
+    if order_before != order_after:  # harmless when the family stores its label list (MRC does)
+        warnings.warn(f"{folder}/config.json reloads with corpus order {order_after}, not {order_before} "
+                      "(config.json keys are sorted)", stacklevel=2)
 
 
 def check_hub_folder(folder: str | Path) -> None:
