@@ -50,6 +50,7 @@ def save_hub_folder(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, 
     `model.safetensors`, `tokenizer.json` + `tokenizer_config.json` (with `model_max_length`), the
     family's modeling/configuration files and every sibling they import, `pipeline_ner.py` and
     `text_split.py`. Other files already in `out_dir` (e.g. a README.md model card) are left alone.
+    Sets `tokenizer.model_max_length` (when unset) and `model.config.auto_map` in place.
 
     Raises ValueError when the model does not implement the family contract's `predict_spans`.
     Returns the folder path.
