@@ -1,7 +1,7 @@
 """Benchmark: do the MRC / multi-granularity auxiliary tasks help most in the low-resource regime?
 
     python -m benchmarks.mrc_low_resource                  # quick profile (~60-90 min on 2 idle cores)
-    python -m benchmarks.mrc_low_resource --smoke          # every row end-to-end on a tiny subset (~1-2 min)
+    python -m benchmarks.mrc_low_resource --smoke          # every row end-to-end on a tiny subset (54 s idle)
 
 NCBI-disease test F1 (entity-level, exact spans, micro) of `MrcMultiTaskForNER` with the embedded MiniLM
 encoder, trained on 10 / 25 / 50 / 100 % of the NCBI-disease train split (seeded sentence samples from
