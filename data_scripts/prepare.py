@@ -181,7 +181,7 @@ def prepare_corpus(name: str, source_dir: str | Path | None = None, output_dir: 
             print(f"note: {files[split]} differs from the registry's public file (sha256 {digests[split]})")
     splits, report, filtered = read_corpus(spec, files)
     dd = to_dataset_dict(splits)
-    tmp = out.with_name(out.name + ".tmp")
+    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
     if tmp.exists():
         shutil.rmtree(tmp)
     with _quiet_datasets():
@@ -191,8 +191,11 @@ def prepare_corpus(name: str, source_dir: str | Path | None = None, output_dir: 
             "repairs": report.to_dict(), "filtered_mentions": filtered, "license": spec.license}
     (tmp / "biomtl_corpus.json").write_text(json.dumps(meta, indent=2))
     if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+        shutil.rmtree(out, ignore_errors=True)
+    try:
+        os.replace(tmp, out)
+    except OSError:  # another process finished the same corpus first: keep its copy
+        shutil.rmtree(tmp, ignore_errors=True)
     return PreparedCorpus(spec, load_from_disk(str(out)), report, filtered, out, False)
 
 

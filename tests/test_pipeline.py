@@ -146,6 +146,13 @@ def test_non_string_input_is_a_clear_error(fake_pipe):
 
 
 def test_factory_builds_the_registered_task(tiny_encoder_dir):
+    # a remote-code load earlier in this process re-registers the task with the checkpoint's copy of
+    # the class (as it should); register the installed class again, as `import biomtl.modeling` does
+    from transformers import AutoModel
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    PIPELINE_REGISTRY.register_pipeline("biomedical-ner", pipeline_class=BiomedicalNerPipeline,
+                                        pt_model=AutoModel, type="text")
     tok = AutoTokenizer.from_pretrained(tiny_encoder_dir)
     pipe = pipeline("biomedical-ner", model=FakeNerModel(FakeNerConfig()), tokenizer=tok, batch_size=4)
     assert isinstance(pipe, BiomedicalNerPipeline)

@@ -120,7 +120,9 @@ def test_two_process_training_gathers_every_dev_sentence_once(tmp_path, tiny_enc
     cfg.write_text(f"corpora: [ncbi_disease, bc5cdr]\nsource_dir: {src}\nmodel: {{encoder: {tiny_encoder_dir}}}\n"
                    f"epochs: 1\nbatch_size: 4\noutput_dir: {tmp_path / 'out'}\nprogress: false\nlog_with: null\n")
     env = dict(os.environ, BIOMTL_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu",
+    # accelerate 1.15: `--cpu --num_processes 2` starts ONE process (multi-CPU there needs mpirun);
+    # `--multi_gpu --num_processes 2` on a machine without GPUs runs 2 CPU processes over gloo (MULTI_CPU)
+    proc = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
                            "-m", "biomtl.cli", "train", str(cfg)], env=env, capture_output=True, text=True,
                           timeout=600)

@@ -160,6 +160,7 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
     """
     out = Path(cfg.output_dir)
     accelerator = Accelerator(
+        cpu=not torch.cuda.is_available(),  # without it, a multi-process launch on a GPU-less machine gives N rank-0s
         gradient_accumulation_steps=cfg.optim.gradient_accumulation_steps,
         log_with=_trackers(cfg), project_dir=str(out),
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
@@ -171,7 +172,8 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
         cfg.save(out / "train_config.json")
 
     # 1. data ---------------------------------------------------------------------------------
-    data = data or build_training_data(cfg)
+    with accelerator.main_process_first():  # the main process prepares/caches the corpora, the others reload
+        data = data or build_training_data(cfg)
     if main:
         sizes = {c: info.get("train_sentences") for c, info in data.corpora.items()}
         print(f"corpora: {sizes}; types: {data.corpus_types}")
