@@ -35,9 +35,9 @@ def add_train_commands(subparsers) -> None:
                    help="folder with NCBI-disease-IOB/ and BC5CDR-IOB/ (default: download when online)")
     d.add_argument("--output-dir", default="demo_output")
     d.add_argument("--encoder", default="embedded-minilm")
-    d.add_argument("--train-sentences", type=int, default=600, help="per corpus")
+    d.add_argument("--train-sentences", type=int, default=1200, help="per corpus")
     d.add_argument("--dev-sentences", type=int, default=200, help="per corpus")
-    d.add_argument("--epochs", type=int, default=3)
+    d.add_argument("--epochs", type=int, default=4)
     d.set_defaults(func=_demo)
 
 
