@@ -166,3 +166,41 @@ def test_genia_nested_dev_counts_and_document_split(tmp_path):
     assert len(dev) == 1765 and sum(len(s) for s in dev["spans"]) == 4714
     dd = document_split(dev, 0.2, seed=13)
     assert not set(dd["train"]["doc_id"]) & set(dd["test"]["doc_id"])
+
+
+def test_download_verifies_checksums_into_the_cache(tmp_path, monkeypatch):
+    """Online path, against a local HTTP server standing in for the public source."""
+    import dataclasses
+    import functools
+    import hashlib
+    import http.server
+    import threading
+
+    import biomtl.data_scripts.prepare as prep
+    from biomtl.data_scripts import get_spec
+
+    src = tmp_path / "served"
+    _fake_corpus(src, "NCBI-disease-IOB")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(src))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}/NCBI-disease-IOB"
+        digests = {f: hashlib.sha256((src / "NCBI-disease-IOB" / f).read_bytes()).hexdigest()
+                   for f in ("train.tsv", "devel.tsv", "test.tsv")}
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        monkeypatch.delenv("BIOMTL_OFFLINE", raising=False)
+        monkeypatch.delenv("BIOMTL_CORPORA", raising=False)
+        monkeypatch.setenv("BIOMTL_CACHE", str(tmp_path / "cache"))
+        spec = dataclasses.replace(get_spec("ncbi_disease"), base_url=base, sha256=digests)
+        files = prep.locate_sources(spec)
+        assert files["train"] == tmp_path / "cache" / "raw" / "NCBI-disease-IOB" / "train.tsv"
+        assert files["train"].read_bytes() == (src / "NCBI-disease-IOB" / "train.tsv").read_bytes()
+
+        bad = dataclasses.replace(spec, sha256=dict(digests, **{"test.tsv": "0" * 64}))
+        monkeypatch.setenv("BIOMTL_CACHE", str(tmp_path / "cache2"))
+        with pytest.raises(FileNotFoundError, match="checksum mismatch"):
+            prep.locate_sources(bad)
+        assert not (tmp_path / "cache2" / "raw" / "NCBI-disease-IOB" / "test.tsv").exists()
+    finally:
+        server.shutdown()
