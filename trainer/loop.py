@@ -61,7 +61,7 @@ def build_optimizer(model, opt: OptimConfig) -> torch.optim.AdamW:
         for p in encoder:
             layer = idx[id(p)]
             # embeddings below the first block; anything above the blocks (final norms) at the top
-            level = -1 if layer is None and "embed" in names.get(id(p), "") else (depth - 1 if layer is None else layer)
+            level = -1 if layer is None and "emb" in names.get(id(p), "") else (depth - 1 if layer is None else layer)
             buckets.setdefault(level, []).append(p)
         for level, ps in sorted(buckets.items()):
             scale = opt.layerwise_lr_decay ** (depth - 1 - level)
@@ -329,6 +329,13 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
         "framework_versions": framework_versions(),
         "train_runtime_s": state["train_seconds"],
         "world_size": accelerator.num_processes,
+        # what the family had to change to fit the data (split sentences, dropped or cut mentions, ...),
+        # counted by its collate / predict_spans; reported, never silent (this process's counts)
+        "data_report": {
+            "collate": dict(getattr(raw_model, "collate_stats", {}) or {}),
+            "predict": dict(getattr(raw_model, "predict_stats", {}) or {}),
+            "dropped_mentions_by_config": {c: i.get("dropped_mentions", 0) for c, i in data.corpora.items()},
+        },
     }
     if cfg.evaluate_test and data.test:
         reports, _ = evaluate_examples(raw_model, tokenizer, data.test, data.corpus_types, cfg.eval_batch_size,
@@ -338,6 +345,9 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
             print(f"test (best epoch {best_epoch}): merged avg F1 {reports['merged'].average_f1:.2f}  "
                   f"disjoint avg F1 {reports['disjoint'].average_f1:.2f}")
     if main:
+        changed = {k: v for part in ("collate", "predict") for k, v in results["data_report"][part].items() if v}
+        if changed:
+            print(f"data report (what the model had to split, cut or drop): {changed}")
         text = json.dumps(results, indent=2)
         (out / "all_results.json").write_text(text)
         (out / "best" / "all_results.json").write_text(text)
