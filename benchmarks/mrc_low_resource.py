@@ -1,6 +1,6 @@
 """Benchmark: do the MRC / multi-granularity auxiliary tasks help most in the low-resource regime?
 
-    python -m benchmarks.mrc_low_resource                  # quick profile (~60-90 min on 2 idle cores)
+    python -m benchmarks.mrc_low_resource                  # quick profile (~30-35 min on 2 idle cores)
     python -m benchmarks.mrc_low_resource --smoke          # every row end-to-end on a tiny subset (54 s idle)
 
 NCBI-disease test F1 (entity-level, exact spans, micro) of `MrcMultiTaskForNER` with the embedded MiniLM
@@ -42,8 +42,8 @@ ROWS = {
 PROFILES = {
     # steps x batch sentences per run; 24 runs (2 seeds at 10 % and 25 %, 1 seed at 50 % and 100 %)
     # measured on 2 idle cores (threads 2, batch 16): ~0.45 s/step without MRC, ~1.2 s/step with MRC;
-    # 160 steps -> ~55-65 min for the 24 runs including test-set prediction
-    "quick": {"steps": 160, "batch_size": 16, "seeds_low": [13, 14], "seeds_high": [13],
+    # 120 steps, run as 2 one-thread jobs side by side (--jobs 2) -> about 30 min for the 24 runs
+    "quick": {"steps": 120, "batch_size": 16, "seeds_low": [13, 14], "seeds_high": [13],
               "fractions": [0.1, 0.25, 0.5, 1.0], "test_limit": None, "train_limit": None},
     "smoke": {"steps": 3, "batch_size": 4, "seeds_low": [13, 14], "seeds_high": [13],
               "fractions": [0.1, 0.25, 0.5, 1.0], "test_limit": 24, "train_limit": 80},
@@ -146,6 +146,36 @@ def run_one(row: str, fraction: float, seed: int, train_all: list[dict], test: l
     return result
 
 
+_WORKER: dict = {}
+
+
+def _init_worker(args) -> None:
+    """Per-process state for `--jobs N`: one torch thread, the encoder, tokenizer and corpus read once."""
+    import torch
+    import transformers
+    from transformers import AutoTokenizer
+
+    from biomtl.encoders import resolve_encoder
+
+    transformers.utils.logging.set_verbosity_error()
+    torch.set_num_threads(args.threads)
+    encoder = resolve_encoder(args.encoder)
+    train_all, test = read_split(args.corpora_dir, "train"), read_split(args.corpora_dir, "test")
+    profile = PROFILES[args.profile_name]
+    if profile["train_limit"]:
+        train_all = train_all[: profile["train_limit"]]
+    if profile["test_limit"]:
+        test = test[: profile["test_limit"]]
+    _WORKER.update(args=args, encoder=encoder, tokenizer=AutoTokenizer.from_pretrained(encoder),
+                   train_all=train_all, test=test)
+
+
+def _run_task(task: tuple[str, float, int]) -> dict:
+    w = _WORKER
+    row, frac, seed = task
+    return run_one(row, frac, seed, w["train_all"], w["test"], w["encoder"], w["tokenizer"], w["args"])
+
+
 def summarise(runs: list[dict], fractions: list[float]) -> dict:
     table = {}
     for row in ROWS:
@@ -197,7 +227,8 @@ def to_markdown(result: dict) -> str:
     md += ["", "Epochs over the sampled train sentences: " + ", ".join(
         f"{int(f * 100)}%: {e}" for f, e in zip(fractions, epochs)) + ".", "",
            f"Trend: {result['trend']}", "",
-           f"Machine: {meta['machine']}, {meta['cpus']} CPUs, torch threads {meta['threads']}, "
+           f"Machine: {meta['machine']}, {meta['cpus']} CPUs, {meta.get('jobs', 1)} job(s) side by side × "
+           f"{meta['threads']} torch thread(s), "
            f"batch size {meta['batch_size']}, total wall time {meta['wall_s'] / 60:.1f} min.  ",
            f"Command: `{meta['command']}`"]
     return "\n".join(md) + "\n"
@@ -213,7 +244,8 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, help="sentences per step (profile default)")
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--max-seq-length", type=int, default=128)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--jobs", type=int, default=2, help="runs side by side, one process each (default 2)")
+    ap.add_argument("--threads", type=int, help="torch threads per job (default: 1 with --jobs > 1, else 2)")
     ap.add_argument("--rows", default="abcd")
     args = ap.parse_args(argv)
     profile_name = "smoke" if args.smoke else args.profile
@@ -224,35 +256,49 @@ def main(argv=None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import multiprocessing
+
     import torch
     import transformers
-    from transformers import AutoTokenizer
 
-    from biomtl.encoders import DEFAULT_ENCODER_HUB_ID, resolve_encoder
+    from biomtl.encoders import DEFAULT_ENCODER_HUB_ID
 
-    transformers.utils.logging.set_verbosity_error()
-    torch.set_num_threads(args.threads)
-    encoder = resolve_encoder(args.encoder)
-    tokenizer = AutoTokenizer.from_pretrained(encoder)
     if not (args.corpora_dir / "NCBI-disease-IOB").is_dir():
         raise SystemExit(f"NCBI-disease-IOB not found under {args.corpora_dir} (set --corpora-dir)")
-    train_all, test = read_split(args.corpora_dir, "train"), read_split(args.corpora_dir, "test")
-    if profile["train_limit"]:
-        train_all = train_all[: profile["train_limit"]]
-    if profile["test_limit"]:
-        test = test[: profile["test_limit"]]
+    args.profile_name = profile_name
+    if args.threads is None:
+        args.threads = 1 if args.jobs > 1 else 2
+    tasks = [(row, frac, seed) for frac in profile["fractions"]
+             for seed in (profile["seeds_low"] if frac <= 0.25 else profile["seeds_high"]) for row in args.rows]
+    # the MRC rows cost ~2.5x the others: start them first so the jobs finish together
+    tasks.sort(key=lambda t: "mrc" not in ROWS[t[0]][1])
     started = time.perf_counter()
-    runs = []
     header = f"{'row':<4} {'frac':>5} {'seed':>5} {'n':>6} {'epochs':>7} {'F1':>7} {'P':>7} {'R':>7} {'train s':>8}"
+    print(f"{len(tasks)} runs, {args.jobs} job(s) x {args.threads} torch thread(s)")
     print(header)
-    for frac in profile["fractions"]:
-        seeds = profile["seeds_low"] if frac <= 0.25 else profile["seeds_high"]
-        for seed in seeds:
-            for row in args.rows:
-                r = run_one(row, frac, seed, train_all, test, encoder, tokenizer, args)
+
+    def show(r: dict) -> None:
+        print(f"({r['row']}) {r['fraction']:>5} {r['seed']:>5} {r['train_sentences']:>6} {r['epochs']:>7} "
+              f"{r['f1']:>7.2f} {r['precision']:>7.2f} {r['recall']:>7.2f} {r['train_s']:>8.1f}  "
+              f"[{(time.perf_counter() - started) / 60:.1f} min]", flush=True)
+
+    runs = []
+    if args.jobs > 1:
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(args.jobs, initializer=_init_worker, initargs=(args,), maxtasksperchild=None) as pool:
+            for r in pool.imap_unordered(_run_task, tasks):
                 runs.append(r)
-                print(f"({row}) {frac:>5} {seed:>5} {r['train_sentences']:>6} {r['epochs']:>7} {r['f1']:>7.2f} "
-                      f"{r['precision']:>7.2f} {r['recall']:>7.2f} {r['train_s']:>8.1f}", flush=True)
+                show(r)
+    else:
+        _init_worker(args)
+        for task in tasks:
+            runs.append(_run_task(task))
+            show(runs[-1])
+    order = {t: i for i, t in enumerate((row, frac, seed) for row in ROWS for frac in profile["fractions"]
+                                        for seed in (13, 14, 15, 16))}
+    runs.sort(key=lambda r: order.get((r["row"], r["fraction"], r["seed"]), 10**6))
+    test = _WORKER.get("test") or read_split(args.corpora_dir, "test")[: profile["test_limit"] or None]
+    train_total = len(read_split(args.corpora_dir, "train")[: profile["train_limit"] or None])
     fractions = profile["fractions"]
     table = summarise(runs, fractions)
     cmd = "python -m benchmarks.mrc_low_resource" + (" --smoke" if args.smoke else f" --profile {profile_name}")
@@ -260,7 +306,7 @@ def main(argv=None) -> int:
             "max_seq_length": args.max_seq_length, "threads": args.threads, "fractions": fractions,
             "seeds_low": profile["seeds_low"], "seeds_high": profile["seeds_high"],
             "encoder": DEFAULT_ENCODER_HUB_ID if args.encoder == "embedded-minilm" else args.encoder,
-            "train_sentences_total": len(train_all), "test_sentences": len(test),
+            "train_sentences_total": train_total, "jobs": args.jobs, "test_sentences": len(test),
             "machine": f"{platform.machine()} {platform.processor()}".strip(), "cpus": os.cpu_count(),
             "python": platform.python_version(), "torch": torch.__version__,
             "transformers": transformers.__version__, "wall_s": round(time.perf_counter() - started, 1),
