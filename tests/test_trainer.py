@@ -135,3 +135,30 @@ def test_two_process_training_gathers_every_dev_sentence_once(tmp_path, tiny_enc
         per = res["test"][mode]["per_corpus"]
         assert {c: v["sentences"] for c, v in per.items()} == {"NCBI-disease": 7, "BC5CDR": 7}
     assert Path(tmp_path / "out" / "best" / "config.json").is_file()
+
+
+def test_eval_subsets_are_fixed_across_seeds_and_test_size_can_differ(tmp_path, isolated_cache):
+    from biomtl.trainer.data import build_training_data
+
+    src = write_fake_corpora(tmp_path / "src", sizes=(24, 20, 20))
+    common = ["corpora=[ncbi_disease]", f"source_dir={src}", "corpora.0.max_train_sentences=10",
+              "corpora.0.max_eval_sentences=5", "corpora.0.max_test_sentences=12"]
+    a = build_training_data(load_config(None, [*common, "seed=1"]))
+    b = build_training_data(load_config(None, [*common, "seed=2"]))
+    assert len(a.dev) == 5 and len(a.test) == 12 and len(a.train) == 10
+    # the training sample follows the seed; dev and test subsets do not (same sentences for every seed)
+    assert [e["tokens"] for e in a.train] != [e["tokens"] for e in b.train]
+    assert [e["tokens"] for e in a.dev] == [e["tokens"] for e in b.dev]
+    assert [e["tokens"] for e in a.test] == [e["tokens"] for e in b.test]
+    # without max_test_sentences the test split follows max_eval_sentences
+    c = build_training_data(load_config(None, [*common[:-1], "seed=1"]))
+    assert len(c.test) == 5
+
+
+def test_config_from_dict_accepts_plain_corpus_names_and_validates():
+    from biomtl.trainer.config import config_from_dict
+
+    cfg = config_from_dict({"corpora": ["ncbi_disease", {"name": "bc5cdr", "max_test_sentences": 9}]})
+    assert [c.name for c in cfg.corpora] == ["ncbi_disease", "bc5cdr"] and cfg.corpora[1].max_test_sentences == 9
+    with pytest.raises(ValueError, match="sampling"):
+        config_from_dict({"corpora": ["ncbi_disease"], "sampling": "random"})

@@ -28,6 +28,9 @@ class CorpusConfig:
         renames: type renames applied before prefixing (`{"GENE": "Gene"}`).
         drops: types whose mentions are removed (counted in the data report).
         max_train_sentences / max_eval_sentences: seeded subsets (demos, budgets); None = all.
+            `max_eval_sentences` applies to dev and test unless `max_test_sentences` is given.
+        max_test_sentences: a seeded test subset of its own size (e.g. a small dev set per epoch
+            but a larger test set); None = as `max_eval_sentences`.
         train_fraction: seeded low-resource subsample of the train split (applied first).
         splits: names of the train / dev / test splits in the DatasetDict.
     """
@@ -39,6 +42,7 @@ class CorpusConfig:
     drops: list[str] = field(default_factory=list)
     max_train_sentences: int | None = None
     max_eval_sentences: int | None = None
+    max_test_sentences: int | None = None
     train_fraction: float = 1.0
     train_split: str = "train"
     dev_split: str = "validation"
@@ -97,6 +101,7 @@ class TrainConfig:
     selection_metric: str = "dev/merged/average_f1"
     output_dir: str = "runs/biomtl"
     seed: int = 13
+    eval_subset_seed: int = 13  # dev/test subsets (max_eval/test_sentences) stay the same across `seed`s
     checkpoint_every_steps: int | None = None  # mid-epoch resumable checkpoints (each epoch end always)
     keep_checkpoints: int = 2
     resume_from: str | None = None  # "latest" or a checkpoint folder
@@ -198,6 +203,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     for ov in overrides or []:
         apply_override(data, ov)
         names_to_mappings()
+    return config_from_dict(data)
+
+
+def config_from_dict(data: dict) -> TrainConfig:
+    """Validate plain data (as in a YAML config; corpora may be plain names) into a TrainConfig."""
+    if isinstance(data.get("corpora"), list):
+        data = {**data, "corpora": [{"name": c} if isinstance(c, str) else c for c in data["corpora"]]}
     cfg = _from_dict(TrainConfig, data)
     if not cfg.corpora:
         raise ValueError("config: `corpora` is empty; list at least one corpus")

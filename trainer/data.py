@@ -66,9 +66,10 @@ def build_training_data(cfg: TrainConfig) -> TrainingData:
         if cc.train_fraction < 1.0:
             parts["train"] = subsample(parts["train"], cc.train_fraction, seed=cfg.seed)
         parts["train"] = _limit(parts["train"], cc.max_train_sentences, cfg.seed)
-        parts["validation"] = _limit(parts["validation"], cc.max_eval_sentences, cfg.seed)
+        parts["validation"] = _limit(parts["validation"], cc.max_eval_sentences, cfg.eval_subset_seed)
         if cc.test_split in dd:
-            parts["test"] = _limit(dd[cc.test_split], cc.max_eval_sentences, cfg.seed)
+            n_test = cc.max_test_sentences if cc.max_test_sentences is not None else cc.max_eval_sentences
+            parts["test"] = _limit(dd[cc.test_split], n_test, cfg.eval_subset_seed)
         corpora[name] = DatasetDict(parts)
         types[name] = info["types"]
         renames[name], drops[name] = dict(cc.renames), list(cc.drops)
