@@ -362,9 +362,12 @@ def findings(rows: list[dict]) -> list[str]:
 
 
 def markdown(report: dict) -> str:
+    parts = report.get("parts") or [{"command": report["command"], "wall_s": report["wall_s"], "categories": []}]
+    runs = "; ".join(f"`{p['command']}` ({', '.join(p['categories']) or 'CRF micro-benchmark'}: "
+                     f"{p['wall_s'] / 60:.1f} min)" for p in parts)
     lines = [f"### Layer-sliced CRF (MTL-XC / MTL-LS), profile `{report['profile']}`", "",
              f"Machine: {report['machine']}; torch threads {report['threads']}; batch size "
-             f"{report['settings']['batch_size']}; command `{report['command']}`.", ""]
+             f"{report['settings']['batch_size']}; {report['settings']['steps']} steps per row; run as {runs}.", ""]
     if report.get("smoke"):
         lines += ["**Smoke run: tiny subsets (test split subsampled), numbers are not results.**", ""]
     if report["rows"]:
@@ -396,6 +399,39 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot(report: dict, path: Path) -> None:
+    """Test F1 vs slicing rate per corpus of each category with MTL-LS rows; the full-sharing rows and
+    STL as horizontal references."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = report["rows"]
+    cats = [c for c in CATEGORIES if any(r["category"] == c and r["row"].startswith("MTL-LS r=") for r in rows)]
+    if not cats:
+        return
+    corpora = [(cat, c) for cat in cats for c, _, _ in CATEGORIES[cat]]
+    fig, axes = plt.subplots(1, len(corpora), figsize=(4.2 * len(corpora), 3.6), squeeze=False)
+    for ax, (cat, corpus) in zip(axes[0], corpora):
+        ls = sorted((r["slicing_rate"], r["test_f1"][corpus]) for r in rows
+                    if r["category"] == cat and r["row"].startswith("MTL-LS r=") and corpus in r["test_f1"])
+        ax.plot([x for x, _ in ls], [y for _, y in ls], "o-", label="MTL-LS (per-task upper layers)")
+        styles = {"MTL-XC": "--", "MTL-XC +budget": "-.", f"STL {corpus}": ":"}
+        for r in rows:
+            if r["category"] == cat and r["row"] in styles and corpus in r["test_f1"]:
+                ax.axhline(r["test_f1"][corpus], linestyle=styles[r["row"]], color="grey" if "XC" in r["row"]
+                           else "black", label=r["row"].replace(f" {corpus}", ""))
+        ax.set_title(f"{cat}: {corpus}")
+        ax.set_xlabel("slicing rate r (shared fraction of layers)")
+        ax.set_ylabel("test F1 (%)")
+        ax.set_xticks([x for x, _ in ls])
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -407,6 +443,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     ap.add_argument("--crf-only", action="store_true", help="only the CRF throughput micro-benchmark")
+    ap.add_argument("--keep-other-categories", action="store_true",
+                    help="keep the rows of categories not run now from the existing results file (their own "
+                         "commands and wall times are listed under `parts`)")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -442,8 +481,25 @@ def main(argv: list[str] | None = None) -> int:
     stem = "layer_sliced" + (".smoke" if profile == "smoke" else "" if profile == "quick" else f".{profile}")
     if args.crf_only:
         stem += ".crf"
+    part = {"command": report["command"], "categories": [] if args.crf_only else list(args.categories),
+            "wall_s": report["wall_s"], "threads": report["threads"]}
+    report["parts"] = [part]
+    if args.keep_other_categories and (RESULTS / f"{stem}.json").is_file():
+        old = json.loads((RESULTS / f"{stem}.json").read_text())
+        kept = [r for r in old["rows"] if r["category"] not in part["categories"]]
+        old_parts = old.get("parts") or [{"command": old["command"], "wall_s": old["wall_s"],
+                                          "threads": old["threads"],
+                                          "categories": sorted({r["category"] for r in old["rows"]})}]
+        for p in old_parts:
+            p["categories"] = [c for c in p["categories"] if c not in part["categories"]]
+        report["parts"] = [p for p in old_parts if p["categories"]] + [part]
+        order = list(CATEGORIES)
+        report["rows"] = sorted(kept + rows, key=lambda r: order.index(r["category"]))
+        report["findings"] = findings(report["rows"])
     (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2))
     (RESULTS / f"{stem}.md").write_text(markdown(report))
+    if report["rows"]:
+        plot(report, RESULTS / f"{stem}.png")
     print(markdown(report))
     return 0
 

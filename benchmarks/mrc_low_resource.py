@@ -234,6 +234,30 @@ def to_markdown(result: dict) -> str:
     return "\n".join(md) + "\n"
 
 
+def plot(result: dict, path: Path) -> None:
+    """Test F1 vs training fraction, one line per row (error bars: sd over seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table, fractions = result["summary"], result["meta"]["fractions"]
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for row, (label, _) in ROWS.items():
+        pts = [(f * 100, table[f"{row}@{f}"]) for f in fractions if f"{row}@{f}" in table]
+        ax.errorbar([x for x, _ in pts], [c["mean"] for _, c in pts], yerr=[c["sd"] for _, c in pts],
+                    marker="o", capsize=3, label=f"({row}) {label}")
+    ax.set_xscale("log")
+    ax.set_xticks([f * 100 for f in fractions], [f"{int(f * 100)}%" for f in fractions])
+    ax.set_xlabel("share of the NCBI-disease train split")
+    ax.set_ylabel("test F1 (%)")
+    ax.set_title(f"MRC / multi-granularity auxiliary tasks ({result['meta']['steps']} steps per run)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", choices=sorted(PROFILES), default="quick")
@@ -319,6 +343,7 @@ def main(argv=None) -> int:
     stem = "mrc_low_resource" + (".smoke" if profile_name == "smoke" else "")
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     (RESULTS / f"{stem}.md").write_text(md)
+    plot(result, RESULTS / f"{stem}.png")
     return 0
 
 

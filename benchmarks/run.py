@@ -1,0 +1,200 @@
+"""Run every benchmark and rewrite BENCHMARKS.md (tables, plots, verdicts) from their results.
+
+    python -m benchmarks.run --profile quick            # everything, ~3.5 h on 2 idle CPU cores
+    python -m benchmarks.run --profile quick --only mtl_vs_stl nested_genia
+    python -m benchmarks.run --report-only              # rebuild BENCHMARKS.md + plots from results/*.json
+    python -m benchmarks.run --profile full --encoder michiyasunaga/BioLinkBERT-base   # GPU, paper-size
+    python -m benchmarks.run --profile smoke            # every experiment end-to-end on tiny data (~10 min)
+
+Each experiment is its own entry point (`python -m benchmarks.<name>`), run here in a subprocess; it
+writes `benchmarks/results/<name>[.<profile>].json` and `.md`. This script then draws the plots from
+the JSON files and assembles BENCHMARKS.md: the verdict table first (does each paper's claim show in
+our numbers?), then one section per experiment with its command, settings, wall time and machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str  # module benchmarks.<name> and results stem
+    title: str
+    claim: str  # the seed paper's claim this checks ("" for engineering benchmarks)
+    profiles: bool = True  # takes --profile quick|smoke|full (else: one setting, always run as is)
+    encoder_arg: bool = True
+    quick_minutes: str = ""
+
+
+EXPERIMENTS = [
+    Experiment("mtl_vs_stl", "Experiment 1 — multi-task vs single-task (SRU-NER)",
+               "SRU-NER: one model trained on several corpora at once matches or beats one model per corpus.",
+               quick_minutes="~30"),
+    Experiment("partial_annotation", "Experiment 2 — global prediction from partial annotation (SRU-NER)",
+               "SRU-NER: trained on corpora that each annotate only some types, the model predicts all types "
+               "on every sentence, close to a model trained on full annotation.", quick_minutes="~25"),
+    Experiment("nested_genia", "Experiment 3 — nested NER on GENIA (SRU-NER)",
+               "SRU-NER: the transition system recognises nested mentions, not only flat ones.",
+               quick_minutes="~15"),
+    Experiment("family_speed", "Experiment 4 — inference speed of each family vs token classification",
+               "SRU-NER: transition-based decoding stays within a small factor of token classification speed.",
+               quick_minutes="~10"),
+    Experiment("mrc_low_resource", "MRC + multi-granularity auxiliary tasks, low-resource NCBI-disease",
+               "MRC multi-task papers: auxiliary MRC and sentence/token-level tasks help, most with the least "
+               "training data (10%).", quick_minutes="~35"),
+    Experiment("layer_sliced", "Layer-sliced CRF: single-task vs MTL-XC vs MTL-LS",
+               "Layer-sliced sharing: a well-chosen slicing rate beats full sharing (MTL-XC).",
+               quick_minutes="~50"),
+    Experiment("sru_speed", "SRU-NER speed and memory vs token classification (issue 3)", "", profiles=False,
+               encoder_arg=False, quick_minutes="~8"),
+    Experiment("prepare_speed", "Data preparation speed (foundation)", "", profiles=False, encoder_arg=False,
+               quick_minutes="~1"),
+]
+BY_NAME = {e.name: e for e in EXPERIMENTS}
+
+
+def stem(exp: Experiment, profile: str) -> str:
+    return exp.name if (not exp.profiles or profile == "quick") else f"{exp.name}.{profile}"
+
+
+def run_experiment(exp: Experiment, profile: str, encoder: str | None) -> float:
+    cmd = [sys.executable, "-m", f"benchmarks.{exp.name}"]
+    if exp.profiles:
+        cmd += ["--profile", profile]
+    if encoder and exp.encoder_arg:
+        cmd += ["--encoder", encoder]
+    print(f"\n=== {exp.name}: {' '.join(cmd[1:])}", flush=True)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, check=True)
+    return time.perf_counter() - t0
+
+
+# ---------------------------------------------------------------------------------------------------
+# report
+# ---------------------------------------------------------------------------------------------------
+def load(exp: Experiment, profile: str) -> dict | None:
+    path = RESULTS / f"{stem(exp, profile)}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def verdict_lines(exp: Experiment, result: dict) -> list[str]:
+    """The experiment's own statements about the claim (written by its entry point)."""
+    if result.get("findings"):
+        return list(result["findings"])
+    if result.get("trend"):
+        return [result["trend"]]
+    if exp.name == "family_speed":
+        rows = result.get("rows", [])
+        return ["; ".join(f"{r['model']}: {r['ratio_vs_token_classification']:.2f}x token classification"
+                          for r in rows if r.get("ratio_vs_token_classification") is not None)]
+    return []
+
+
+def draw_plot(exp: Experiment, result: dict, profile: str) -> Path | None:
+    module = importlib.import_module(f"benchmarks.{exp.name}")
+    if not hasattr(module, "plot"):
+        return None
+    path = RESULTS / f"{stem(exp, profile)}.png"
+    module.plot(result, path)
+    return path if path.is_file() else None
+
+
+def wall_minutes(result: dict) -> float | None:
+    for key in ("wall_s", "total_seconds"):
+        for where in (result, result.get("meta", {})):
+            if isinstance(where.get(key), (int, float)):
+                return where[key] / 60
+    return None
+
+
+def write_report(profile: str, ran: dict[str, float], out_dir: Path = ROOT) -> str:
+    sections, verdicts, missing = [], [], []
+    for exp in EXPERIMENTS:
+        result = load(exp, profile)
+        if result is None:
+            missing.append(exp.name)
+            continue
+        md_path = RESULTS / f"{stem(exp, profile)}.md"
+        body = md_path.read_text().strip() if md_path.is_file() else "(no markdown written)"
+        body = "\n".join(("#" + line) if line.startswith("###") else line for line in body.splitlines())
+        plot = draw_plot(exp, result, profile)
+        lines = [f"## {exp.title}", ""]
+        if exp.claim:
+            lines += [f"**Claim checked:** {exp.claim}", ""]
+        lines += [body, ""]
+        if plot:
+            lines += [f"![{exp.name}]({Path(os.path.relpath(plot, out_dir)).as_posix()})", ""]
+        minutes = wall_minutes(result)
+        lines += [f"Rerun alone: `python -m benchmarks.{exp.name}"
+                  + (f" --profile {profile}`" if exp.profiles else "`")
+                  + (f" (wall time of the recorded run: {minutes:.1f} min)." if minutes else "."), ""]
+        sections.append("\n".join(lines))
+        if exp.claim:
+            found = verdict_lines(exp, result)
+            verdicts.append(f"| {exp.title.split(' — ')[0] if ' — ' in exp.title else exp.title} | {exp.claim} | "
+                            + ("<br>".join(found) if found else "(see section)") + " |")
+    today = dt.date.today().isoformat()
+    head = [
+        "# Benchmarks", "",
+        f"Generated by `python -m benchmarks.run --profile {profile}` from `benchmarks/results/*.json` "
+        f"({today}); do not edit by hand: rerun the command (or `python -m benchmarks.run --report-only` to "
+        "rebuild this page and the plots from the stored results).", "",
+        "Profiles: `quick` = small subsets with the embedded MiniLM encoder (sentence-transformers/all-MiniLM-L6-v2, "
+        "6 layers, 384 hidden) on 2 CPU cores, each experiment about 10-50 min; `full` = paper-size settings for a "
+        "GPU and a biomedical encoder given by name (`--encoder michiyasunaga/BioLinkBERT-base`). Corpora: the "
+        "benchmark copies in `../shared/corpora` (`BIOMTL_CORPORA` overrides). Quick-profile numbers are far below "
+        "the papers' (tiny encoder, a few hundred training sentences per corpus, a few epochs): what is compared "
+        "is the direction of each effect, at the same budget per row, over at least two seeds where stated.", "",
+    ]
+    if ran:
+        head += ["Wall time of the experiments run by this invocation: " + ", ".join(
+            f"{k} {v / 60:.1f} min" for k, v in ran.items()) + ".", ""]
+    head += ["## Do the seed papers' claims reproduce?", "",
+             "| experiment | claim | our result (quick profile) |", "|---|---|---|", *verdicts, ""]
+    if missing:
+        head += [f"Not run yet for this profile: {', '.join(missing)}.", ""]
+    return "\n".join(head + sections).rstrip() + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--profile", choices=["quick", "smoke", "full"], default="quick")
+    ap.add_argument("--only", nargs="+", choices=list(BY_NAME), help="run only these experiments")
+    ap.add_argument("--skip", nargs="+", choices=list(BY_NAME), default=[], help="do not run these")
+    ap.add_argument("--encoder", help="encoder name or path for every model experiment (default: embedded MiniLM)")
+    ap.add_argument("--report-only", action="store_true", help="run nothing; rebuild BENCHMARKS.md and the plots")
+    ap.add_argument("--output", type=Path, default=None,
+                    help="the report file (default: BENCHMARKS.md for quick, benchmarks/results/BENCHMARKS.<profile>.md "
+                         "otherwise)")
+    args = ap.parse_args(argv)
+    ran: dict[str, float] = {}
+    if not args.report_only:
+        for exp in EXPERIMENTS:
+            if (args.only and exp.name not in args.only) or exp.name in args.skip:
+                continue
+            if not exp.profiles and args.profile != "quick":
+                continue  # one-setting engineering benchmarks belong to the quick report
+            ran[exp.name] = run_experiment(exp, args.profile, args.encoder)
+    out = args.output or (ROOT / "BENCHMARKS.md" if args.profile == "quick"
+                          else RESULTS / f"BENCHMARKS.{args.profile}.md")
+    out.write_text(write_report(args.profile, ran, out.parent))
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
