@@ -505,3 +505,19 @@ def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match="no dots"):
         LayerSlicedCRFConfig(tasks=["a"], task_keys={"a": "a.b"}, task_types={"a": ["T"]},
                              task_corpora={"a": {"c": ["c/T"]}})
+
+
+def test_trainer_optimizer_uses_the_familys_layer_scales(tiny_encoder_dir):
+    """The trainer's layer-wise decay defers to the model's own §8 factors (per-task layer copies
+    included), so `biomtl train` with `optim.layerwise_lr_decay` matches `layerwise_lr_groups`."""
+    from biomtl.trainer.config import OptimConfig
+    from biomtl.trainer.loop import build_optimizer
+
+    model = LayerSlicedXLNetCRF.from_encoder(str(tiny_encoder_dir), CORPUS_TYPES, num_shared_layers=1)
+    opt = build_optimizer(model, OptimConfig(encoder_lr=1e-3, head_lr=5e-3, layerwise_lr_decay=0.8))
+    got = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    want = {id(p): g["lr"] for g in model.layerwise_lr_groups(1e-3, layer_decay=0.8) for p in g["params"]}
+    assert len(got) == len(list(model.parameters()))
+    for name, p in model.named_parameters():
+        expected = 5e-3 if name.startswith("heads.") else want[id(p)]
+        assert got[id(p)] == pytest.approx(expected), name

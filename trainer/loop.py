@@ -46,13 +46,24 @@ def _encoder_layer_index(name: str) -> int | None:
 
 def build_optimizer(model, opt: OptimConfig) -> torch.optim.AdamW:
     """AdamW over the family's parameter groups: `encoder` at `encoder_lr` (optionally decayed per
-    layer, top layer at full rate), everything else at `head_lr`. Weight decay applies to all
+    layer, top layer at full rate; a family with `layer_lr_scale(name, decay)` decides its own
+    factors), everything else at `head_lr`. Weight decay applies to all
     parameters, as in the SRU-NER reference."""
     groups = model.parameter_groups()
     encoder = groups.get("encoder", [])
     head = [p for name, ps in groups.items() if name != "encoder" for p in ps]
     param_groups = []
-    if opt.layerwise_lr_decay < 1.0 and encoder:
+    if opt.layerwise_lr_decay < 1.0 and encoder and hasattr(model, "layer_lr_scale"):
+        # the family knows its own layer stack (e.g. the layer-sliced model's per-task layer copies)
+        names = {id(p): n for n, p in model.named_parameters()}
+        family_buckets: dict[str, tuple[float, list]] = {}
+        for p in encoder:
+            group, scale = model.layer_lr_scale(names[id(p)], opt.layerwise_lr_decay)
+            family_buckets.setdefault(group, (scale, []))[1].append(p)
+        for group, (scale, ps) in family_buckets.items():
+            param_groups.append({"params": ps, "lr": opt.encoder_lr * scale, "weight_decay": opt.encoder_weight_decay,
+                                 "group": "encoder", "layer_group": group, "warmup_epochs": opt.encoder_warmup_epochs})
+    elif opt.layerwise_lr_decay < 1.0 and encoder:
         enc_module = getattr(model, "encoder", None)
         names = {id(p): n for n, p in enc_module.named_parameters()} if enc_module is not None else {}
         idx = {id(p): _encoder_layer_index(names.get(id(p), "")) for p in encoder}
