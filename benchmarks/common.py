@@ -4,17 +4,21 @@ each), so that a profile uses both cores of a small machine without oversubscrib
 
 Each run is described by a plain `biomtl train` config (a dict, also written to
 `<output_dir>/train_config.json` by the trainer), so any row of a benchmark table can be rerun alone
-with `biomtl train --config <that file>`.
+with `biomtl train <that file>`.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import multiprocessing
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -137,3 +141,97 @@ def run_config(name: str, corpora: list[dict], family: str, output_dir: Path, *,
     }
     cfg.update(extra)
     return cfg
+
+
+# ---------------------------------------------------------------------------------------------------
+# the shape shared by the trainer-based experiments
+# ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Budget:
+    """What one profile of a trainer-based experiment spends per row (the same for every row)."""
+
+    train_sentences: int | None  # per corpus (None: all)
+    dev_sentences: int | None  # per corpus, fixed seeded subset scored every epoch
+    test_sentences: int | None  # per corpus, fixed seeded subset (None: all)
+    epochs: int
+    batch_size: int
+    seeds: tuple[int, ...]
+    encoder_lr: float = 1e-4
+    head_lr: float = 1e-3
+
+    def optim(self) -> dict[str, float]:
+        return {"encoder_lr": self.encoder_lr, "head_lr": self.head_lr, "encoder_warmup_epochs": 0.5,
+                "head_warmup_epochs": 0.25}
+
+
+def experiment_parser(doc: str, name: str, profiles: dict) -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc)
+    ap.add_argument("--profile", choices=sorted(profiles), default="quick")
+    ap.add_argument("--smoke", action="store_true", help="same as --profile smoke")
+    ap.add_argument("--encoder", default="embedded-minilm", help="encoder name or path (default: embedded MiniLM)")
+    ap.add_argument("--jobs", type=int, default=2, help="runs side by side (default 2)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    ap.add_argument("--output-dir", type=Path, default=Path("runs/benchmarks") / name,
+                    help="where the runs' checkpoints, configs and logs go")
+    return ap
+
+
+def run_meta(name: str, args: argparse.Namespace, profile: str, budget: Budget, started: float,
+             argv: list[str] | None) -> dict[str, Any]:
+    from biomtl.encoders import DEFAULT_ENCODER_HUB_ID
+
+    return {**asdict(budget), "profile": profile,
+            "encoder": DEFAULT_ENCODER_HUB_ID if args.encoder == "embedded-minilm" else args.encoder,
+            "machine": machine(), "jobs": args.jobs, "threads": args.threads,
+            "wall_s": time.perf_counter() - started,
+            "command": f"python -m benchmarks.{name} " + " ".join(argv if argv is not None else sys.argv[1:])}
+
+
+def save_report(name: str, profile: str, report: dict, markdown: Callable[[dict], str],
+                plot: Callable[[dict, Path], None] | None = None) -> None:
+    """results/<name>[.<profile>].json, .md (and .png); the markdown is printed too."""
+    stem = name + ("" if profile == "quick" else f".{profile}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (RESULTS / f"{stem}.md").write_text(markdown(report))
+    if plot:
+        plot(report, RESULTS / f"{stem}.png")
+    print(markdown(report))
+
+
+def steps_line(records: list[dict]) -> str:
+    """`steps per run: row a–b` from records with "row" and "steps"."""
+    by: dict[str, list[int]] = {}
+    for r in records:
+        by.setdefault(r.get("row", "run"), []).append(r["steps"])
+    return "Optimiser steps per run: " + "; ".join(
+        f"{row} {min(v)}" + (f"–{max(v)}" if max(v) != min(v) else "") for row, v in by.items()) + "."
+
+
+def footer(meta: dict) -> list[str]:
+    """The closing lines of an experiment's markdown: encoder, machine, wall time, command."""
+    return ["", f"Encoder {meta['encoder']}; machine {meta['machine']}; total wall time {meta['wall_s'] / 60:.1f} "
+            f"min.  ", f"Command: `{meta['command']}`"]
+
+
+def grouped_bars(path: Path, groups: list[str], series: dict[str, list[dict]], title: str,
+                 ylabel: str = "test F1 (%)", size: tuple[float, float] = (8, 4)) -> None:
+    """A grouped bar chart: one bar per series in each group, height = "mean", error bar = "sd"."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=size)
+    width = 0.8 / len(series)
+    for i, (label, cells) in enumerate(series.items()):
+        xs = [j + (i - (len(series) - 1) / 2) * width for j in range(len(groups))]
+        ax.bar(xs, [c["mean"] for c in cells], width, yerr=[c["sd"] for c in cells], label=label, capsize=2)
+    ax.set_xticks(range(len(groups)), groups)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

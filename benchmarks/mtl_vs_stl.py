@@ -5,7 +5,7 @@
     python -m benchmarks.mtl_vs_stl --profile full --encoder michiyasunaga/BioLinkBERT-base   # GPU
 
 Rows, all trained with the `biomtl` trainer (each run's `train_config.json` reruns it alone with
-`biomtl train --config`), per seed:
+`biomtl train <that file>`), per seed:
 
 * SRU-NER MTL: one `SruNerForTokenActions` on NCBI-disease + BC5CDR + BC2GM + Linnaeus (the four
   corpora's types kept apart, `CORPUS/Type`; the multi-dataset loss never punishes a sentence for the
@@ -24,14 +24,24 @@ subset of `test_sentences` per corpus (the same for every seed and row).
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .common import RESULTS, fmt_mean_sd, machine, mean_sd, quiet_env, require_corpora, run_config, run_jobs
+from .common import (
+    Budget,
+    experiment_parser,
+    fmt_mean_sd,
+    footer,
+    grouped_bars,
+    mean_sd,
+    quiet_env,
+    require_corpora,
+    run_config,
+    run_jobs,
+    run_meta,
+    save_report,
+    steps_line,
+)
 
 CORPORA = {  # registry key -> display name
     "ncbi_disease": "NCBI-disease",
@@ -42,25 +52,12 @@ CORPORA = {  # registry key -> display name
 FOLDERS = ("NCBI-disease-IOB", "BC5CDR-IOB", "BC2GM-IOB", "linnaeus-IOB")
 
 
-@dataclass(frozen=True)
-class Profile:
-    train_sentences: int | None  # per corpus
-    dev_sentences: int | None
-    test_sentences: int | None
-    epochs: int
-    batch_size: int
-    seeds: tuple[int, ...]
-    encoder_lr: float
-    head_lr: float
-
-
 PROFILES = {
-    "quick": Profile(train_sentences=500, dev_sentences=200, test_sentences=500, epochs=5, batch_size=8,
-                     seeds=(13, 14), encoder_lr=1e-4, head_lr=1e-3),
-    "smoke": Profile(train_sentences=24, dev_sentences=8, test_sentences=12, epochs=1, batch_size=8,
-                     seeds=(13, 14), encoder_lr=1e-4, head_lr=1e-3),
-    "full": Profile(train_sentences=None, dev_sentences=None, test_sentences=None, epochs=20, batch_size=16,
-                    seeds=(13, 14, 15), encoder_lr=3e-5, head_lr=1e-3),
+    "quick": Budget(train_sentences=500, dev_sentences=200, test_sentences=500, epochs=5, batch_size=8,
+                    seeds=(13, 14)),
+    "smoke": Budget(train_sentences=24, dev_sentences=8, test_sentences=12, epochs=1, batch_size=8, seeds=(13, 14)),
+    "full": Budget(train_sentences=None, dev_sentences=None, test_sentences=None, epochs=20, batch_size=16,
+                   seeds=(13, 14, 15), encoder_lr=3e-5),
 }
 ROWS = {  # row -> (family, overrides, multi-task)
     "SRU-NER MTL": ("sru_ner", {}, True),
@@ -69,13 +66,12 @@ ROWS = {  # row -> (family, overrides, multi-task)
 }
 
 
-def jobs_for(prof: Profile, encoder: str, out: Path) -> list[dict]:
+def jobs_for(prof: Budget, encoder: str, out: Path) -> list[dict]:
     def corpus(key: str) -> dict:
         return {"name": key, "max_train_sentences": prof.train_sentences,
                 "max_eval_sentences": prof.dev_sentences, "max_test_sentences": prof.test_sentences}
 
-    optim = {"encoder_lr": prof.encoder_lr, "head_lr": prof.head_lr, "encoder_warmup_epochs": 0.5,
-             "head_warmup_epochs": 0.25}
+    optim = prof.optim()
     jobs = []
     for seed in prof.seeds:
         for row, (family, overrides, multi) in ROWS.items():
@@ -167,49 +163,24 @@ def markdown(report: dict) -> str:
     for r in report["runs"]:
         walls.setdefault(r["row"], []).append(r["wall_s"])
     lines += ["", "Wall time per run (one process, one torch thread, 2 runs side by side): " + "; ".join(
-        f"{row} {min(v):.0f}–{max(v):.0f} s" for row, v in walls.items()) + ".", ""]
-    lines += [f"- {f}" for f in report["findings"]]
-    lines += ["", f"Encoder {meta['encoder']}; machine {meta['machine']}; total wall time "
-              f"{meta['wall_s'] / 60:.1f} min.  ", f"Command: `{meta['command']}`"]
+        f"{row} {min(v):.0f}–{max(v):.0f} s" for row, v in walls.items()) + ". " + steps_line(report["runs"]), ""]
+    lines += [f"- {f}" for f in report["findings"]] + footer(meta)
     return "\n".join(lines) + "\n"
 
 
 def plot(report: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     s = report["summary"]
     corpora = s["corpora"] + ["Average"]
-    series = [("Token classification STL", "disjoint"), ("SRU-NER STL", "disjoint"),
-              ("SRU-NER MTL", "disjoint"), ("SRU-NER MTL", "merged")]
-    fig, ax = plt.subplots(figsize=(8, 4))
-    width = 0.8 / len(series)
-    for i, (row, mode) in enumerate(series):
-        cells = [s["cells"][f"{row}|{c}|{mode}"] for c in corpora]
-        xs = [j + (i - (len(series) - 1) / 2) * width for j in range(len(corpora))]
-        label = row + (" (merged)" if mode == "merged" else "")
-        ax.bar(xs, [c["mean"] for c in cells], width, yerr=[c["sd"] for c in cells], label=label, capsize=2)
-    ax.set_xticks(range(len(corpora)), corpora)
-    ax.set_ylabel("test F1 (%)")
-    ax.set_title("Experiment 1: multi-task vs single-task (mean ± sd over seeds)")
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    series = {"Token classification STL": ("Token classification STL", "disjoint"),
+              "SRU-NER STL": ("SRU-NER STL", "disjoint"), "SRU-NER MTL": ("SRU-NER MTL", "disjoint"),
+              "SRU-NER MTL (merged)": ("SRU-NER MTL", "merged")}
+    grouped_bars(path, corpora, {label: [s["cells"][f"{row}|{c}|{mode}"] for c in corpora]
+                                 for label, (row, mode) in series.items()},
+                 "Experiment 1: multi-task vs single-task (mean ± sd over seeds)")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    ap.add_argument("--profile", choices=sorted(PROFILES), default="quick")
-    ap.add_argument("--smoke", action="store_true", help="same as --profile smoke")
-    ap.add_argument("--encoder", default="embedded-minilm")
-    ap.add_argument("--jobs", type=int, default=2, help="runs side by side (default 2)")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
-    ap.add_argument("--output-dir", type=Path, default=Path("runs/benchmarks/mtl_vs_stl"))
-    args = ap.parse_args(argv)
+    args = experiment_parser(__doc__, "mtl_vs_stl", PROFILES).parse_args(argv)
     quiet_env()
     require_corpora(*FOLDERS)
     profile = "smoke" if args.smoke else args.profile
@@ -219,24 +190,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"experiment 1 (mtl_vs_stl, {profile}): {len(jobs)} trainer runs, {args.jobs} side by side")
     outcomes = run_jobs(jobs, args.jobs, args.threads)
     records = collect(jobs, outcomes)
-    from biomtl.encoders import DEFAULT_ENCODER_HUB_ID
-
-    meta = {**asdict(prof), "profile": profile,
-            "encoder": DEFAULT_ENCODER_HUB_ID if args.encoder == "embedded-minilm" else args.encoder,
-            "machine": machine(), "jobs": args.jobs, "threads": args.threads, "wall_s": time.perf_counter() - t0,
-            "command": "python -m benchmarks.mtl_vs_stl " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "steps": {j["name"]: o["results"]["history"][-1]["step"] for j, o in zip(jobs, outcomes)}}
     summary = summarise(records)
     runs = [{"run": j["name"], "row": j["row"], "seed": j["seed"], "wall_s": o["wall_s"],
+             "steps": o["results"]["history"][-1]["step"],
              "config": str(Path(j["config"]["output_dir"]) / "train_config.json")} for j, o in zip(jobs, outcomes)]
-    report = {"benchmark": "mtl_vs_stl", "meta": meta, "records": records, "runs": runs, "summary": summary,
-              "findings": findings(summary)}
-    stem = "mtl_vs_stl" + ("" if profile == "quick" else f".{profile}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / f"{stem}.md").write_text(markdown(report))
-    plot(report, RESULTS / f"{stem}.png")
-    print(markdown(report))
+    report = {"benchmark": "mtl_vs_stl", "meta": run_meta("mtl_vs_stl", args, profile, prof, t0, argv),
+              "records": records, "runs": runs, "summary": summary, "findings": findings(summary)}
+    save_report("mtl_vs_stl", profile, report, markdown, plot)
     return 0
 
 

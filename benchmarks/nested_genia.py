@@ -18,31 +18,31 @@ Scores (strict span match, micro over the five types):
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .common import RESULTS, fmt_mean_sd, machine, mean_sd, quiet_env, require_corpora, run_config, run_jobs
+from .common import (
+    Budget,
+    experiment_parser,
+    fmt_mean_sd,
+    footer,
+    mean_sd,
+    quiet_env,
+    require_corpora,
+    run_config,
+    run_jobs,
+    run_meta,
+    save_report,
+    steps_line,
+)
 
-
-@dataclass(frozen=True)
-class Profile:
-    train_sentences: int | None
-    epochs: int
-    batch_size: int
-    seeds: tuple[int, ...]
-    encoder_lr: float
-    head_lr: float
-
-
-PROFILES = {
-    "quick": Profile(train_sentences=None, epochs=6, batch_size=8, seeds=(13, 14), encoder_lr=1e-4, head_lr=1e-3),
-    "smoke": Profile(train_sentences=24, epochs=1, batch_size=8, seeds=(13, 14), encoder_lr=1e-4, head_lr=1e-3),
-    "full": Profile(train_sentences=None, epochs=30, batch_size=16, seeds=(13, 14, 15), encoder_lr=3e-5,
-                    head_lr=1e-3),
+PROFILES = {  # dev/test: the document split (all of it)
+    "quick": Budget(train_sentences=None, dev_sentences=None, test_sentences=None, epochs=6, batch_size=8,
+                    seeds=(13, 14)),
+    "smoke": Budget(train_sentences=24, dev_sentences=None, test_sentences=None, epochs=1, batch_size=8,
+                    seeds=(13, 14)),
+    "full": Budget(train_sentences=None, dev_sentences=None, test_sentences=None, epochs=30, batch_size=16,
+                   seeds=(13, 14, 15), encoder_lr=3e-5),
 }
 
 
@@ -112,15 +112,7 @@ def score_nested(job: dict, results: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    ap.add_argument("--profile", choices=sorted(PROFILES), default="quick")
-    ap.add_argument("--smoke", action="store_true", help="same as --profile smoke")
-    ap.add_argument("--encoder", default="embedded-minilm")
-    ap.add_argument("--jobs", type=int, default=2, help="runs side by side (default 2)")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
-    ap.add_argument("--output-dir", type=Path, default=Path("runs/benchmarks/nested_genia"))
-    args = ap.parse_args(argv)
+    args = experiment_parser(__doc__, "nested_genia", PROFILES).parse_args(argv)
     quiet_env()
     require_corpora("GENIA-nested")
     profile = "smoke" if args.smoke else args.profile
@@ -128,8 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     out = args.output_dir / profile
     data_dir, sizes = write_split(out, profile == "smoke")
-    optim = {"encoder_lr": prof.encoder_lr, "head_lr": prof.head_lr, "encoder_warmup_epochs": 0.5,
-             "head_warmup_epochs": 0.25}
+    optim = prof.optim()
     jobs = []
     for seed in prof.seeds:
         corpus = {"name": "GENIA", "data_dir": data_dir, "max_train_sentences": prof.train_sentences}
@@ -154,19 +145,10 @@ def main(argv: list[str] | None = None) -> int:
                   "reproduced: nested mentions are found at a comparable rate." if nf >= 0.7 * of and nf > 0 else
                   "Nested mentions are found clearly less often than flat ones at this budget (the paper's nested "
                   "results are on the full 15k-sentence GENIA train split)."))
-    from biomtl.encoders import DEFAULT_ENCODER_HUB_ID
-
-    meta = {**asdict(prof), "profile": profile, "split_sentences": sizes,
-            "encoder": DEFAULT_ENCODER_HUB_ID if args.encoder == "embedded-minilm" else args.encoder,
-            "machine": machine(), "jobs": args.jobs, "threads": args.threads, "wall_s": time.perf_counter() - t0,
-            "command": "python -m benchmarks.nested_genia " + " ".join(argv if argv is not None else sys.argv[1:])}
+    meta = {**run_meta("nested_genia", args, profile, prof, t0, argv), "split_sentences": sizes}
     report = {"benchmark": "nested_genia", "meta": meta, "records": records, "summary": summary,
               "findings": [finding]}
-    stem = "nested_genia" + ("" if profile == "quick" else f".{profile}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / f"{stem}.md").write_text(markdown(report))
-    print(markdown(report))
+    save_report("nested_genia", profile, report, markdown)
     return 0
 
 
@@ -181,9 +163,7 @@ def markdown(report: dict) -> str:
     for k in ("overall", "nested", "flat"):
         lines.append(f"| {k} | " + " | ".join(fmt_mean_sd(s[f"{k}|{m}"]) for m in ("precision", "recall", "f1"))
                      + " |")
-    lines += [""] + [f"- {f}" for f in report["findings"]]
-    lines += ["", f"Encoder {meta['encoder']}; machine {meta['machine']}; total wall time {meta['wall_s'] / 60:.1f} "
-              f"min.  ", f"Command: `{meta['command']}`"]
+    lines += ["", steps_line(report["records"]), ""] + [f"- {f}" for f in report["findings"]] + footer(meta)
     return "\n".join(lines) + "\n"
 
 

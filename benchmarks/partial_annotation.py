@@ -22,15 +22,25 @@ on full annotation, and each type at least as well as the single-half model.
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
-import sys
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .common import RESULTS, fmt_mean_sd, machine, mean_sd, quiet_env, require_corpora, run_config, run_jobs
+from .common import (
+    Budget,
+    experiment_parser,
+    fmt_mean_sd,
+    footer,
+    grouped_bars,
+    mean_sd,
+    quiet_env,
+    require_corpora,
+    run_config,
+    run_jobs,
+    run_meta,
+    save_report,
+    steps_line,
+)
 
 TYPES = ("Chemical", "Disease")
 HALVES = ("BC5CDR-chem-half", "BC5CDR-disease-half")
@@ -42,25 +52,12 @@ ROWS = {  # row -> corpora (data folder names, or "bc5cdr" for the registry corp
 }
 
 
-@dataclass(frozen=True)
-class Profile:
-    half_sentences: int | None  # train sentences per half (the reference gets twice as many)
-    dev_sentences: int | None
-    test_sentences: int | None
-    epochs: int
-    batch_size: int
-    seeds: tuple[int, ...]
-    encoder_lr: float
-    head_lr: float
-
-
-PROFILES = {
-    "quick": Profile(half_sentences=600, dev_sentences=200, test_sentences=1000, epochs=4, batch_size=8,
-                     seeds=(13, 14), encoder_lr=1e-4, head_lr=1e-3),
-    "smoke": Profile(half_sentences=24, dev_sentences=8, test_sentences=16, epochs=1, batch_size=8,
-                     seeds=(13, 14), encoder_lr=1e-4, head_lr=1e-3),
-    "full": Profile(half_sentences=None, dev_sentences=None, test_sentences=None, epochs=20, batch_size=16,
-                    seeds=(13, 14, 15), encoder_lr=3e-5, head_lr=1e-3),
+PROFILES = {  # train_sentences: per half (the full-annotation reference gets twice as many)
+    "quick": Budget(train_sentences=600, dev_sentences=200, test_sentences=1000, epochs=4, batch_size=8,
+                    seeds=(13, 14)),
+    "smoke": Budget(train_sentences=24, dev_sentences=8, test_sentences=16, epochs=1, batch_size=8, seeds=(13, 14)),
+    "full": Budget(train_sentences=None, dev_sentences=None, test_sentences=None, epochs=20, batch_size=16,
+                   seeds=(13, 14, 15), encoder_lr=3e-5),
 }
 
 
@@ -117,9 +114,8 @@ def score_on_full_test(job: dict, results: dict) -> dict:
             "test_sentences": len(test)}
 
 
-def jobs_for(prof: Profile, encoder: str, out: Path, folders: dict[str, str]) -> list[dict]:
-    optim = {"encoder_lr": prof.encoder_lr, "head_lr": prof.head_lr, "encoder_warmup_epochs": 0.5,
-             "head_warmup_epochs": 0.25}
+def jobs_for(prof: Budget, encoder: str, out: Path, folders: dict[str, str]) -> list[dict]:
+    optim = prof.optim()
     jobs = []
     for seed in prof.seeds:
         for row, names in ROWS.items():
@@ -127,10 +123,10 @@ def jobs_for(prof: Profile, encoder: str, out: Path, folders: dict[str, str]) ->
             for name in names:
                 c = {"name": name, "max_eval_sentences": prof.dev_sentences}
                 if name == "bc5cdr":
-                    c["max_train_sentences"] = None if prof.half_sentences is None else 2 * prof.half_sentences
+                    c["max_train_sentences"] = None if prof.train_sentences is None else 2 * prof.train_sentences
                 else:
                     c["data_dir"] = folders[name]
-                    c["max_train_sentences"] = prof.half_sentences
+                    c["max_train_sentences"] = prof.train_sentences
                 corpora.append(c)
             name = row.split(" (")[0].replace(" ", "-") + f"-s{seed}"
             cfg = run_config(name, corpora, "sru_ner", out, seed=seed, epochs=prof.epochs,
@@ -176,51 +172,25 @@ def markdown(report: dict) -> str:
     cells, meta = report["summary"], report["meta"]
     lines = ["### Experiment 2: global prediction from partial annotation (BC5CDR halves)", "",
              f"Test F1 (strict, %) on {meta['test_sentences_scored']} fully annotated BC5CDR test sentences, mean ± sd "
-             f"over seeds {meta['seeds']}; {meta['half_sentences']} train sentences per half (the reference: twice "
+             f"over seeds {meta['seeds']}; {meta['train_sentences']} train sentences per half (the reference: twice "
              f"as many), {meta['epochs']} epochs, batch {meta['batch_size']}.", "",
              "| row | overall (micro) | Chemical | Disease |", "|---|---:|---:|---:|"]
     for row in ROWS:
         lines.append(f"| {row} | " + " | ".join(fmt_mean_sd(cells[f"{row}|{w}"]) for w in ("micro",) + TYPES)
                      + " |")
-    lines += [""] + [f"- {f}" for f in report["findings"]]
-    lines += ["", f"Encoder {meta['encoder']}; machine {meta['machine']}; total wall time {meta['wall_s'] / 60:.1f} "
-              f"min.  ", f"Command: `{meta['command']}`"]
+    lines += ["", steps_line(report["records"]), ""] + [f"- {f}" for f in report["findings"]] + footer(meta)
     return "\n".join(lines) + "\n"
 
 
 def plot(report: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     cells = report["summary"]
     groups = ("micro",) + TYPES
-    fig, ax = plt.subplots(figsize=(7.5, 3.8))
-    width = 0.8 / len(ROWS)
-    for i, row in enumerate(ROWS):
-        xs = [j + (i - (len(ROWS) - 1) / 2) * width for j in range(len(groups))]
-        ax.bar(xs, [cells[f"{row}|{g}"]["mean"] for g in groups], width,
-               yerr=[cells[f"{row}|{g}"]["sd"] for g in groups], label=row, capsize=2)
-    ax.set_xticks(range(len(groups)), ["overall", *TYPES])
-    ax.set_ylabel("test F1 (%)")
-    ax.set_title("Experiment 2: BC5CDR, partial vs full annotation")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    grouped_bars(path, ["overall", *TYPES], {row: [cells[f"{row}|{g}"] for g in groups] for row in ROWS},
+                 "Experiment 2: BC5CDR, partial vs full annotation", size=(7.5, 3.8))
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    ap.add_argument("--profile", choices=sorted(PROFILES), default="quick")
-    ap.add_argument("--smoke", action="store_true", help="same as --profile smoke")
-    ap.add_argument("--encoder", default="embedded-minilm")
-    ap.add_argument("--jobs", type=int, default=2, help="runs side by side (default 2)")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
-    ap.add_argument("--output-dir", type=Path, default=Path("runs/benchmarks/partial_annotation"))
-    args = ap.parse_args(argv)
+    args = experiment_parser(__doc__, "partial_annotation", PROFILES).parse_args(argv)
     quiet_env()
     require_corpora("BC5CDR-IOB")
     profile = "smoke" if args.smoke else args.profile
@@ -236,22 +206,12 @@ def main(argv: list[str] | None = None) -> int:
                 "train_sentences": {c: i.get("train_sentences") for c, i in o["results"]["corpora"].items()},
                 "config": str(Path(j["config"]["output_dir"]) / "train_config.json")}
                for j, o in zip(jobs, outcomes)]
-    from biomtl.encoders import DEFAULT_ENCODER_HUB_ID
-
-    meta = {**asdict(prof), "profile": profile,
-            "encoder": DEFAULT_ENCODER_HUB_ID if args.encoder == "embedded-minilm" else args.encoder,
-            "machine": machine(), "jobs": args.jobs, "threads": args.threads, "wall_s": time.perf_counter() - t0,
-            "test_sentences_scored": outcomes[0]["test_sentences"],
-            "command": "python -m benchmarks.partial_annotation " + " ".join(argv if argv is not None else sys.argv[1:])}
+    meta = {**run_meta("partial_annotation", args, profile, prof, t0, argv),
+            "test_sentences_scored": outcomes[0]["test_sentences"]}
     cells = summarise(records)
     report = {"benchmark": "partial_annotation", "meta": meta, "records": records, "summary": cells,
               "findings": findings(cells)}
-    stem = "partial_annotation" + ("" if profile == "quick" else f".{profile}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / f"{stem}.md").write_text(markdown(report))
-    plot(report, RESULTS / f"{stem}.png")
-    print(markdown(report))
+    save_report("partial_annotation", profile, report, markdown, plot)
     return 0
 
 
