@@ -1,0 +1,105 @@
+"""The benchmark plumbing that turns runs into BENCHMARKS.md: nested-mention scoring, summaries,
+verdicts, plots and the report assembly (no model is trained here)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from benchmarks import mtl_vs_stl, nested_genia, partial_annotation
+from benchmarks import run as bench_run
+from benchmarks.common import mean_sd, steps_line
+
+
+def test_nested_flags_and_scores_on_a_hand_built_example():
+    # sentence 1: "IL-2 receptor alpha" (protein) contains "IL-2" (protein); "T cells" is flat
+    gold = [[(0, 3, "protein"), (0, 1, "protein"), (5, 7, "cell_type")]]
+    assert nested_genia.nested_flags(gold[0]) == [True, True, False]
+    # the prediction finds the outer mention and the flat one, misses the inner one, adds a wrong flat one
+    pred = [[(0, 3, "protein"), (5, 7, "cell_type"), (8, 9, "DNA")]]
+    s = nested_genia.nested_scores(gold, pred)
+    assert (s["overall"]["gold"], s["overall"]["pred"]) == (3, 3)
+    assert s["overall"]["precision"] == pytest.approx(200 / 3) and s["overall"]["recall"] == pytest.approx(200 / 3)
+    # nested: gold {outer, inner} -> recall 1/2; no predicted mention is nested -> precision 0
+    assert (s["nested"]["gold"], s["nested"]["pred"]) == (2, 0)
+    assert s["nested"]["recall"] == pytest.approx(50.0) and s["nested"]["precision"] == 0.0
+    # flat: gold {T cells} found; predicted flat: the outer mention (nothing nests in the prediction), T cells, DNA
+    assert (s["flat"]["gold"], s["flat"]["pred"]) == (1, 3)
+    assert s["flat"]["recall"] == 100.0 and s["flat"]["precision"] == pytest.approx(200 / 3)
+
+
+def test_nested_scores_overall_matches_a_plain_set_count():
+    rng = random.Random(0)
+    gold, pred = [], []
+    for _ in range(30):
+        spans = {(s, s + rng.randint(1, 4), rng.choice("ab")) for s in (rng.randrange(10) for _ in range(4))}
+        gold.append(sorted(spans))
+        pred.append(sorted(x for x in spans if rng.random() < 0.7) + [(11, 12, "a")])
+    tp = sum(len(set(g) & set(p)) for g, p in zip(gold, pred))
+    s = nested_genia.nested_scores(gold, pred)["overall"]
+    assert s["recall"] == pytest.approx(100 * tp / sum(map(len, gold)))
+    assert s["precision"] == pytest.approx(100 * tp / sum(map(len, pred)))
+
+
+def test_mean_sd_and_steps_line():
+    assert mean_sd([1.0, 3.0]) == {"mean": 2.0, "sd": pytest.approx(2**0.5), "n": 2, "min": 1.0, "max": 3.0}
+    assert mean_sd([])["n"] == 0
+    line = steps_line([{"row": "a", "steps": 10}, {"row": "a", "steps": 12}, {"row": "b", "steps": 5}])
+    assert line == "Optimiser steps per run: a 10–12; b 5."
+
+
+def _mtl_report() -> dict:
+    """Synthetic experiment-1 records (MTL better than STL on every corpus) through the real summary."""
+    records = []
+    for seed in (13, 14):
+        for i, corpus in enumerate(["NCBI-disease", "BC5CDR"]):
+            for row, f1 in (("SRU-NER MTL", 70), ("SRU-NER STL", 65), ("Token classification STL", 68)):
+                records.append({"row": row, "seed": seed, "corpus": corpus, "merged_f1": f1 - 1 + seed - 13,
+                                "disjoint_f1": f1 + i + seed - 13, "wall_s": 10.0})
+    summary = mtl_vs_stl.summarise(records)
+    runs = [{"run": f"r{i}", "row": r["row"], "seed": r["seed"], "wall_s": 10.0, "steps": 40 + i}
+            for i, r in enumerate(records)]
+    meta = {"seeds": [13, 14], "train_sentences": 50, "epochs": 2, "batch_size": 8, "dev_sentences": 10,
+            "test_sentences": 20, "encoder": "tiny", "machine": "test", "wall_s": 60.0,
+            "command": "python -m benchmarks.mtl_vs_stl"}
+    return {"benchmark": "mtl_vs_stl", "meta": meta, "records": records, "runs": runs, "summary": summary,
+            "findings": mtl_vs_stl.findings(summary)}
+
+
+def test_experiment_summary_and_verdict_follow_the_numbers():
+    report = _mtl_report()
+    cell = report["summary"]["cells"]["SRU-NER MTL|Average|disjoint"]
+    # per seed, the average over corpora: seed 13 (70 + 71) / 2, seed 14 (71 + 72) / 2
+    assert cell["mean"] == pytest.approx(71.0) and cell["n"] == 2
+    assert "better on 2 of 2 corpora" in report["findings"][0] and "is reproduced" in report["findings"][0]
+    md = mtl_vs_stl.markdown(report)
+    assert "| Average | 69.50 ± 0.71 | 71.00 ± 0.71 | 66.00 ± 0.71 | 69.00 ± 0.71 |" in md
+
+
+def test_partial_annotation_verdict_says_not_reproduced_when_far_below_full():
+    records = []
+    for seed in (13, 14):
+        for row, micro in (("chemical half only", 40), ("disease half only", 35),
+                           ("both halves (multi-task)", 60), ("full annotation (reference)", 70)):
+            records.append({"row": row, "seed": seed, "test": {"micro": {"f1": micro}, "Chemical": {"f1": micro + 5},
+                                                               "Disease": {"f1": micro - 5}}})
+    findings = partial_annotation.findings(partial_annotation.summarise(records))
+    assert "NOT reproduced" in findings[-1]
+    assert "-10.00" in findings[0]
+
+
+def test_report_assembles_sections_verdicts_and_plots(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    monkeypatch.setattr(bench_run, "RESULTS", tmp_path)
+    report = _mtl_report()
+    (tmp_path / "mtl_vs_stl.json").write_text(json.dumps(report))
+    (tmp_path / "mtl_vs_stl.md").write_text(mtl_vs_stl.markdown(report))
+    text = bench_run.write_report("quick", {}, out_dir=tmp_path)
+    assert (tmp_path / "mtl_vs_stl.png").stat().st_size > 1000  # the plot was drawn from the JSON
+    assert "![mtl_vs_stl](mtl_vs_stl.png)" in text
+    assert "## Do the seed papers' claims reproduce?" in text
+    assert report["findings"][0] in text  # the verdict row quotes the experiment's own finding
+    assert "#### Experiment 1" in text  # section headings nested under the report's
+    assert "Not run yet for this profile:" in text and "nested_genia" in text
