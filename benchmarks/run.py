@@ -27,6 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+ANALYSIS = ROOT / "benchmarks" / "analysis.md"
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,23 @@ def draw_plot(exp: Experiment, result: dict, profile: str) -> Path | None:
     return path if path.is_file() else None
 
 
+def analysis_notes(path: Path | None = None) -> dict[str, str]:
+    """Hand-written analysis per experiment (`## <name>` sections of benchmarks/analysis.md): what we
+    found about why a claim does or does not show. Kept apart from the generated numbers, and dated."""
+    path = path or ANALYSIS
+    if not path.is_file():
+        return {}
+    notes: dict[str, list[str]] = {}
+    current = None
+    for line in path.read_text().splitlines():
+        if line.startswith("## "):
+            current = line[3:].strip()
+            notes[current] = []
+        elif current is not None:
+            notes[current].append(line)
+    return {k: "\n".join(v).strip() for k, v in notes.items()}
+
+
 def wall_minutes(result: dict) -> float | None:
     for key in ("wall_s", "total_seconds"):
         for where in (result, result.get("meta", {})):
@@ -122,6 +140,7 @@ def wall_minutes(result: dict) -> float | None:
 
 def write_report(profile: str, ran: dict[str, float], out_dir: Path = ROOT) -> str:
     sections, verdicts, missing = [], [], []
+    notes = analysis_notes()
     for exp in EXPERIMENTS:
         result = load(exp, profile)
         if result is None:
@@ -137,6 +156,9 @@ def write_report(profile: str, ran: dict[str, float], out_dir: Path = ROOT) -> s
         lines += [body, ""]
         if plot:
             lines += [f"![{exp.name}]({Path(os.path.relpath(plot, out_dir)).as_posix()})", ""]
+        if notes.get(exp.name):
+            lines += ["**Analysis** (hand-written in `benchmarks/analysis.md` for the recorded run):", "",
+                      notes[exp.name], ""]
         minutes = wall_minutes(result)
         lines += [f"Rerun alone: `python -m benchmarks.{exp.name}"
                   + (f" --profile {profile}`" if exp.profiles else "`")

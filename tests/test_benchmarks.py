@@ -93,6 +93,8 @@ def test_partial_annotation_verdict_says_not_reproduced_when_far_below_full():
 def test_report_assembles_sections_verdicts_and_plots(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     monkeypatch.setattr(bench_run, "RESULTS", tmp_path)
+    monkeypatch.setattr(bench_run, "ANALYSIS", tmp_path / "analysis.md")
+    (tmp_path / "analysis.md").write_text("# notes\n\n## mtl_vs_stl\n\nWhy: a reason.\n\n## other\n\nno.\n")
     report = _mtl_report()
     (tmp_path / "mtl_vs_stl.json").write_text(json.dumps(report))
     (tmp_path / "mtl_vs_stl.md").write_text(mtl_vs_stl.markdown(report))
@@ -103,3 +105,4 @@ def test_report_assembles_sections_verdicts_and_plots(tmp_path, monkeypatch):
     assert report["findings"][0] in text  # the verdict row quotes the experiment's own finding
     assert "#### Experiment 1" in text  # section headings nested under the report's
     assert "Not run yet for this profile:" in text and "nested_genia" in text
+    assert "Why: a reason." in text and "no." not in text.split("## Experiment 1")[1]
