@@ -73,9 +73,22 @@ def test_experiment_summary_and_verdict_follow_the_numbers():
     cell = report["summary"]["cells"]["SRU-NER MTL|Average|disjoint"]
     # per seed, the average over corpora: seed 13 (70 + 71) / 2, seed 14 (71 + 72) / 2
     assert cell["mean"] == pytest.approx(71.0) and cell["n"] == 2
-    assert "better on 2 of 2 corpora" in report["findings"][0] and "is reproduced" in report["findings"][0]
+    assert "on 2 of the 2 corpora" in report["findings"][0] and "is reproduced" in report["findings"][0]
     md = mtl_vs_stl.markdown(report)
     assert "| Average | 69.50 ± 0.71 | 71.00 ± 0.71 | 66.00 ± 0.71 | 69.00 ± 0.71 |" in md
+
+
+def test_mtl_verdict_judges_a_corpus_where_a_row_learned_nothing_apart():
+    report = _mtl_report()
+    records = [dict(r) for r in report["records"]]
+    for r in records:  # STL learns nothing on BC5CDR; MTL is worse on NCBI-disease
+        if r["row"] == "SRU-NER STL" and r["corpus"] == "BC5CDR":
+            r["disjoint_f1"] = 0.0
+        if r["row"] == "SRU-NER MTL" and r["corpus"] == "NCBI-disease":
+            r["disjoint_f1"] = 50.0
+    found = mtl_vs_stl.findings(mtl_vs_stl.summarise(records))
+    assert "on 0 of the 1 corpora" in found[0] and "NOT reproduced" in found[0]
+    assert found[1].startswith("Judged apart") and "BC5CDR" in found[1]
 
 
 def test_partial_annotation_verdict_says_not_reproduced_when_far_below_full():
