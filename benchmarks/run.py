@@ -1,6 +1,6 @@
 """Run every benchmark and rewrite BENCHMARKS.md (tables, plots, verdicts) from their results.
 
-    python -m benchmarks.run --profile quick            # everything, ~3.5 h on 2 idle CPU cores
+    python -m benchmarks.run --profile quick            # everything, about 4 h on 2 CPU cores
     python -m benchmarks.run --profile quick --only mtl_vs_stl nested_genia
     python -m benchmarks.run --report-only              # rebuild BENCHMARKS.md + plots from results/*.json
     python -m benchmarks.run --profile full --encoder michiyasunaga/BioLinkBERT-base   # GPU, paper-size
@@ -37,32 +37,26 @@ class Experiment:
     claim: str  # the seed paper's claim this checks ("" for engineering benchmarks)
     profiles: bool = True  # takes --profile quick|smoke|full (else: one setting, always run as is)
     encoder_arg: bool = True
-    quick_minutes: str = ""
 
 
 EXPERIMENTS = [
     Experiment("mtl_vs_stl", "Experiment 1 — multi-task vs single-task (SRU-NER)",
-               "SRU-NER: one model trained on several corpora at once matches or beats one model per corpus.",
-               quick_minutes="~30"),
+               "SRU-NER: one model trained on several corpora at once matches or beats one model per corpus."),
     Experiment("partial_annotation", "Experiment 2 — global prediction from partial annotation (SRU-NER)",
                "SRU-NER: trained on corpora that each annotate only some types, the model predicts all types "
-               "on every sentence, close to a model trained on full annotation.", quick_minutes="~25"),
+               "on every sentence, close to a model trained on full annotation."),
     Experiment("nested_genia", "Experiment 3 — nested NER on GENIA (SRU-NER)",
-               "SRU-NER: the transition system recognises nested mentions, not only flat ones.",
-               quick_minutes="~15"),
+               "SRU-NER: the transition system recognises nested mentions, not only flat ones."),
     Experiment("family_speed", "Experiment 4 — inference speed of each family vs token classification",
-               "SRU-NER: transition-based decoding stays within a small factor of token classification speed.",
-               quick_minutes="~10"),
+               "SRU-NER: transition-based decoding stays within a small factor of token classification speed."),
     Experiment("mrc_low_resource", "MRC + multi-granularity auxiliary tasks, low-resource NCBI-disease",
                "MRC multi-task papers: auxiliary MRC and sentence/token-level tasks help, most with the least "
-               "training data (10%).", quick_minutes="~35"),
+               "training data (10%)."),
     Experiment("layer_sliced", "Layer-sliced CRF: single-task vs MTL-XC vs MTL-LS",
-               "Layer-sliced sharing: a well-chosen slicing rate beats full sharing (MTL-XC).",
-               quick_minutes="~50"),
+               "Layer-sliced sharing: a well-chosen slicing rate beats full sharing (MTL-XC)."),
     Experiment("sru_speed", "SRU-NER speed and memory vs token classification (issue 3)", "", profiles=False,
-               encoder_arg=False, quick_minutes="~8"),
-    Experiment("prepare_speed", "Data preparation speed (foundation)", "", profiles=False, encoder_arg=False,
-               quick_minutes="~1"),
+               encoder_arg=False),
+    Experiment("prepare_speed", "Data preparation speed (foundation)", "", profiles=False, encoder_arg=False),
 ]
 BY_NAME = {e.name: e for e in EXPERIMENTS}
 
@@ -175,7 +169,8 @@ def write_report(profile: str, ran: dict[str, float], out_dir: Path = ROOT) -> s
         f"({today}); do not edit by hand: rerun the command (or `python -m benchmarks.run --report-only` to "
         "rebuild this page and the plots from the stored results).", "",
         "Profiles: `quick` = small subsets with the embedded MiniLM encoder (sentence-transformers/all-MiniLM-L6-v2, "
-        "6 layers, 384 hidden) on 2 CPU cores, each experiment about 10-50 min; `full` = paper-size settings for a "
+        "6 layers, 384 hidden) on 2 CPU cores; each section gives its recorded wall time (15-60 min an experiment, "
+        "more than the 30 min we aimed at for four of them, partly because runs shared the 2 cores); `full` = paper-size settings for a "
         "GPU and a biomedical encoder given by name (`--encoder michiyasunaga/BioLinkBERT-base`). Corpora: the "
         "benchmark copies in `../shared/corpora` (`BIOMTL_CORPORA` overrides). Quick-profile numbers are far below "
         "the papers' (tiny encoder, a few hundred training sentences per corpus, a few epochs): what is compared "
