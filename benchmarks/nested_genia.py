@@ -111,6 +111,26 @@ def score_nested(job: dict, results: dict) -> dict:
     return {"scores": nested_scores(gold, pred), "predict_stats": dict(model.predict_stats)}
 
 
+def nested_finding(summary: dict, records: list[dict]) -> str:
+    """The verdict on the paper's claim, from the seed-averaged scores."""
+    gold_nested = records[0]["scores"]["nested"]["gold"]
+    gold_all = records[0]["scores"]["overall"]["gold"]
+    pred_nested = sum(r["scores"]["nested"]["pred"] for r in records) / len(records)
+    nf, of = summary["nested|f1"]["mean"], summary["overall|f1"]["mean"]
+    rec_n = summary["nested|recall"]["mean"]
+    text = (f"SRU-NER predicts nested mentions: nested-only F1 {nf:.2f} (recall {rec_n:.2f} of the {gold_nested} "
+            f"gold nested mentions; {pred_nested:.0f} predicted mentions nest with another prediction) vs overall "
+            f"F1 {of:.2f} over all {gold_all} test mentions. ")
+    if nf > 0 and nf >= 0.7 * of:
+        return text + ("The paper's claim (a transition system recognises nested mentions, not only flat ones) is "
+                       "reproduced: nested mentions are found at a comparable rate.")
+    if nf > 0:
+        return text + ("The paper's claim is partly reproduced: nested mentions are recognised, but clearly less "
+                       "often than flat ones at this budget (the paper's nested results are on the full "
+                       "15k-sentence GENIA train split).")
+    return text + "The paper's claim is NOT reproduced at this budget: no nested mention is recognised."
+
+
 def main(argv: list[str] | None = None) -> int:
     args = experiment_parser(__doc__, "nested_genia", PROFILES).parse_args(argv)
     quiet_env()
@@ -135,16 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                 "config": str(Path(j["config"]["output_dir"]) / "train_config.json")} for j, o in zip(jobs, outcomes)]
     summary = {f"{k}|{m}": mean_sd(r["scores"][k][m] for r in records)
                for k in ("overall", "nested", "flat") for m in ("precision", "recall", "f1")}
-    gold_nested = records[0]["scores"]["nested"]["gold"]
-    gold_all = records[0]["scores"]["overall"]["gold"]
-    nf, of = summary["nested|f1"]["mean"], summary["overall|f1"]["mean"]
-    rec_n = summary["nested|recall"]["mean"]
-    finding = (f"SRU-NER predicts nested mentions: nested-only F1 {nf:.2f} (recall {rec_n:.2f} of the {gold_nested} "
-               f"gold nested mentions) vs overall F1 {of:.2f} over all {gold_all} test mentions. "
-               + ("The paper's claim (a transition system recognises nested mentions, not only flat ones) is "
-                  "reproduced: nested mentions are found at a comparable rate." if nf >= 0.7 * of and nf > 0 else
-                  "Nested mentions are found clearly less often than flat ones at this budget (the paper's nested "
-                  "results are on the full 15k-sentence GENIA train split)."))
+    finding = nested_finding(summary, records)
     meta = {**run_meta("nested_genia", args, profile, prof, t0, argv), "split_sentences": sizes}
     report = {"benchmark": "nested_genia", "meta": meta, "records": records, "summary": summary,
               "findings": [finding]}
