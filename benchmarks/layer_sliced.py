@@ -1,6 +1,7 @@
 """Benchmark: single-task vs MTL-XC vs MTL-LS (layer slicing) with `LayerSlicedXLNetCRF`.
 
-    python -m benchmarks.layer_sliced                  # quick profile (~60 min on 2 idle cores, estimated)
+    python -m benchmarks.layer_sliced                  # quick profile, seeds 13 + 14 (~2.5 h on 2 idle cores)
+    python -m benchmarks.layer_sliced --categories gene --seeds 14 --keep-other-runs   # add one run
     python -m benchmarks.layer_sliced --smoke          # every row end-to-end on a tiny subset (~1-2 min)
     python -m benchmarks.layer_sliced --profile full   # the paper's 30 + 3x30 recipe on full data (GPU-sized)
     python -m benchmarks.layer_sliced --crf-only       # only the CRF decoding throughput micro-benchmark
@@ -17,8 +18,15 @@ Encoder: the embedded 6-layer MiniLM (BERT uncased, hidden 384). Rows, per entit
     from MTL-XC, upper layers per corpus re-initialised from MiniLM, per-corpus emission + CRF),
     phase 2 "joint" (task-homogeneous batches, task drawn proportionally to its training size);
   - MTL-LS (r chosen on dev): per corpus, the rate with the best dev F1.
-* chemical = BC5CDR (Chemical) and gene = BC2GM (GENE): only one corpus of each category is
-  available here, so only STL is meaningful (MTL needs >= 2 corpora of a category).
+* gene = BC2GM (GENE) + GENIA (protein): the same rows. GENIA stands in for JNLPBA, the paper's
+  GENIA-derived gene/protein task: only the GENIA-nested dev file is available here, so it is split
+  by document as in experiment 3 (80/20, then 10 % of train for dev) and flattened for the CRF by
+  keeping the outermost `protein` mentions (nested proteins inside a protein are counted, dropped);
+* chemical = BC5CDR (Chemical): the only chemical corpus here, so only STL is meaningful (MTL needs
+  >= 2 corpora of a category).
+
+Seeds: every row runs once per seed (quick: 13 and 14; the seed also draws the training, dev and
+test subsamples); tables report mean ± sd over seeds and the dev-chosen slicing rate per seed.
 
 Same budget per row: the same number of optimiser steps and batch size (quick profile: training
 sets subsampled to a fixed number of seeded sentences); MTL-LS rows and "MTL-XC +budget" have
@@ -44,6 +52,8 @@ from pathlib import Path
 
 import torch
 
+from .common import mean_sd
+
 RESULTS = Path(__file__).resolve().parent / "results"
 CORPORA_DIR = Path(os.environ.get("BIOMTL_CORPORA", Path(__file__).resolve().parents[2] / "shared" / "corpora"))
 RATES = (0.25, 0.5, 0.75, 1.0)
@@ -51,8 +61,11 @@ RATES = (0.25, 0.5, 0.75, 1.0)
 CATEGORIES = {
     "disease": [("NCBI-disease", "NCBI-disease-IOB", "Disease"), ("BC5CDR", "BC5CDR-IOB", "Disease")],
     "chemical": [("BC5CDR", "BC5CDR-IOB", "Chemical")],
-    "gene": [("BC2GM", "BC2GM-IOB", "GENE")],
+    "gene": [("BC2GM", "BC2GM-IOB", "GENE"), ("GENIA", "GENIA-nested", "protein")],
 }
+# the category's canonical type name (spec §7.1: every kept type is renamed to it, so that MTL-XC can
+# share one CRF across the category's corpora)
+CATEGORY_TYPE = {"disease": "Disease", "chemical": "Chemical", "gene": "Gene"}
 
 
 @dataclass(frozen=True)
@@ -65,37 +78,78 @@ class Profile:
     learning_rate: float
     max_seq_length: int
     eval_batch_size: int
+    seeds: tuple[int, ...] = (13,)
     paper_recipe: bool = False
 
 
 PROFILES = {
     "quick": Profile(train_sentences=2000, dev_sentences=400, test_sentences=None, steps=400, batch_size=16,
-                     learning_rate=2e-4, max_seq_length=128, eval_batch_size=64),
+                     learning_rate=2e-4, max_seq_length=128, eval_batch_size=64, seeds=(13, 14)),
     "smoke": Profile(train_sentences=48, dev_sentences=16, test_sentences=24, steps=3, batch_size=4,
                      learning_rate=2e-4, max_seq_length=64, eval_batch_size=16),
     "full": Profile(train_sentences=None, dev_sentences=None, test_sentences=None, steps=None, batch_size=24,
-                    learning_rate=3e-5, max_seq_length=256, eval_batch_size=64, paper_recipe=True),
+                    learning_rate=3e-5, max_seq_length=256, eval_batch_size=64, seeds=(13, 14, 15), paper_recipe=True),
 }
 
 
 # ---------------------------------------------------------------------------------------------------
 # data
 # ---------------------------------------------------------------------------------------------------
-def read_corpus(folder: str, corpus: str, keep_type: str) -> tuple[dict[str, list[dict]], dict[str, int]]:
-    """Splits of one corpus as canonical examples with prefixed labels, keeping only `keep_type`."""
+def read_corpus(folder: str, corpus: str, keep_type: str,
+                label_type: str | None = None) -> tuple[dict[str, list[dict]], dict[str, int]]:
+    """Splits of one corpus as canonical examples, keeping only `keep_type`, labelled
+    `<corpus>/<label_type>` (default: `keep_type`)."""
+    label_type = label_type or keep_type
     from biomtl.data_scripts import read_iob
 
     path = CORPORA_DIR / folder
     if not path.exists():
         raise SystemExit(f"corpus folder {path} not found (set BIOMTL_CORPORA)")
+    if folder == "GENIA-nested":
+        return read_genia_flat(corpus, keep_type, label_type)
     splits, dropped = {}, {}
     for split in ("train", "devel", "test"):
         rows = read_iob(path / f"{split}.tsv", corpus)
         n_drop = 0
         for ex in rows:
-            kept = [dict(s, label=f"{corpus}/{keep_type}") for s in ex["spans"] if s["label"] == keep_type]
+            kept = [dict(s, label=f"{corpus}/{label_type}") for s in ex["spans"] if s["label"] == keep_type]
             n_drop += len(ex["spans"]) - len(kept)
             ex["spans"] = kept
+        splits[split] = rows
+        dropped[split] = n_drop
+    return splits, dropped
+
+
+def outermost(spans: list[dict]) -> list[dict]:
+    """A flat, non-overlapping subset for a CRF: the outermost spans, scanning left to right and
+    keeping the longest span at each start; spans inside or crossing a kept span are dropped."""
+    keys = sorted({(s["start"], s["end"]) for s in spans}, key=lambda k: (k[0], -k[1]))
+    kept, right = [], -1
+    for start, end in keys:
+        if start < right:
+            continue  # inside, or crossing, a kept span
+        kept.append((start, end))
+        right = end
+    label = {(s["start"], s["end"]): s["label"] for s in spans}
+    return [{"start": a, "end": b, "label": label[(a, b)]} for a, b in kept]
+
+
+def read_genia_flat(corpus: str, keep_type: str, label_type: str) -> tuple[dict[str, list[dict]], dict[str, int]]:
+    """GENIA-nested dev split by document (train / devel / test, as in experiment 3), keeping only the
+    outermost `keep_type` mentions; `dropped` counts other-type mentions plus nested ones removed."""
+    from biomtl.data_scripts import document_split, prepare_corpus
+
+    genia = prepare_corpus("genia_nested", source_dir=CORPORA_DIR).dataset["validation"]
+    outer = document_split(genia, test_fraction=0.2, seed=13)
+    inner = document_split(outer["train"], test_fraction=0.1, seed=13)
+    splits, dropped = {}, {}
+    for split, ds in (("train", inner["train"]), ("devel", inner["test"]), ("test", outer["test"])):
+        rows, n_drop = [], 0
+        for ex in ds.to_list():
+            of_type = [dict(s, label=f"{corpus}/{label_type}") for s in ex["spans"] if s["label"] == keep_type]
+            flat = outermost(of_type)
+            n_drop += len(ex["spans"]) - len(flat)
+            rows.append({**ex, "corpus": corpus, "spans": flat})
         splits[split] = rows
         dropped[split] = n_drop
     return splits, dropped
@@ -211,7 +265,8 @@ def train_and_score(model, tok, train_by_task, eval_sets, prof: Profile, seed: i
     }
 
 
-def category_rows(category: str, prof: Profile, encoder_path: str, seed: int, rates, log) -> list[dict]:
+def category_rows(category: str, prof: Profile, encoder_path: str, seed: int, rates, log,
+                  data_log: list[dict] | None = None) -> list[dict]:
     from transformers import AutoModel, AutoTokenizer
 
     from biomtl.modeling import LayerSlicedXLNetCRF
@@ -219,26 +274,28 @@ def category_rows(category: str, prof: Profile, encoder_path: str, seed: int, ra
     tok = AutoTokenizer.from_pretrained(encoder_path)
     data, dropped = {}, {}
     for corpus, folder, keep in CATEGORIES[category]:
-        splits, drop = read_corpus(folder, corpus, keep)
+        splits, drop = read_corpus(folder, corpus, keep, CATEGORY_TYPE[category])
         data[corpus] = {
             "train": sample(splits["train"], prof.train_sentences, seed),
             "dev": sample(splits["devel"], prof.dev_sentences, seed + 1),
             "test": sample(splits["test"], prof.test_sentences, seed + 2),
         }
         dropped[corpus] = drop
-        log(f"[{category}] {corpus}: train {len(data[corpus]['train'])}/{len(splits['train'])}, dev "
-            f"{len(data[corpus]['dev'])}, test {len(data[corpus]['test'])}/{len(splits['test'])} sentences; "
-            f"other-type mentions set to O: {drop}")
+        text = (f"train {len(data[corpus]['train'])}/{len(splits['train'])}, dev {len(data[corpus]['dev'])}, "
+                f"test {len(data[corpus]['test'])}/{len(splits['test'])} sentences; mentions set to O: {drop}")
+        log(f"[{category}] seed {seed} {corpus}: {text}")
+        if data_log is not None:
+            data_log.append({"category": category, "corpus": corpus, "text": text})
     corpora = list(data)
     eval_sets = {f"{split}/{c}": data[c][split] for c in corpora for split in ("dev", "test")}
-    types = {c: [f"{c}/{keep}"] for c, _, keep in CATEGORIES[category]}
+    types = {c: [f"{c}/{CATEGORY_TYPE[category]}"] for c, _, _ in CATEGORIES[category]}
     common = dict(max_seq_length=prof.max_seq_length, category=category)
     rows = []
 
     def record(name, model, res, k=None, init_steps=0, **extra):
         n = model.config.num_layers
         k = model.config.num_shared_layers if k is None else k
-        row = {"category": category, "row": name, "corpora": list(model.config.corpora), "k": k, "n": n,
+        row = {"category": category, "row": name, "seed": seed, "corpora": list(model.config.corpora), "k": k, "n": n,
                "tasks": list(model.config.tasks), "steps_incl_init": res["steps"] + init_steps, **extra, **res,
                "test_f1": {c: res["last_eval"][f"test/{c}"]["f1"] for c in model.config.corpora},
                "dev_f1": {c: res["last_eval"][f"dev/{c}"]["f1"] for c in model.config.corpora}}
@@ -286,7 +343,8 @@ def category_rows(category: str, prof: Profile, encoder_path: str, seed: int, ra
         best = max(ls_rows, key=lambda r: r["dev_f1"][c])
         chosen[c] = {"slicing_rate": best["slicing_rate"], "k": best["k"], "test_f1": best["test_f1"][c],
                      "dev_f1": best["dev_f1"][c]}
-    rows.append({"category": category, "row": "MTL-LS (r chosen on dev)", "corpora": corpora, "chosen": chosen,
+    rows.append({"category": category, "row": "MTL-LS (r chosen on dev)", "seed": seed, "corpora": corpora,
+                 "chosen": chosen,
                  "test_f1": {c: chosen[c]["test_f1"] for c in corpora},
                  "dev_f1": {c: chosen[c]["dev_f1"] for c in corpora}})
     return rows
@@ -342,47 +400,99 @@ def _crf_throughput(seconds: float, batch: int, width: int) -> list[dict]:
 # ---------------------------------------------------------------------------------------------------
 # report
 # ---------------------------------------------------------------------------------------------------
+def aggregate(rows: list[dict]) -> list[dict]:
+    """One entry per (category, row) over its seeds: test / dev F1 per corpus as mean_sd dicts, the
+    dev-chosen rate of every seed for the "r chosen on dev" row, budget columns of the first seed."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["category"], r["row"]), []).append(r)
+    order = list(CATEGORIES)
+    out = []
+    for (cat, name), rs in sorted(groups.items(), key=lambda kv: order.index(kv[0][0])):
+        corpora = rs[0]["corpora"]
+        agg = {"category": cat, "row": name, "corpora": corpora, "seeds": [r.get("seed") for r in rs],
+               "test_f1": {c: mean_sd(r["test_f1"][c] for r in rs if c in r["test_f1"]) for c in corpora},
+               "dev_f1": {c: mean_sd(r["dev_f1"][c] for r in rs if c in r["dev_f1"]) for c in corpora}}
+        if "chosen" in rs[0]:
+            agg["chosen_rates"] = {c: [r["chosen"][c]["slicing_rate"] for r in rs] for c in corpora}
+        else:
+            agg.update({key: rs[0][key] for key in ("k", "n", "steps", "steps_incl_init", "epochs")})
+            agg["train_wall_s"] = sum(r["train_wall_s"] for r in rs) / len(rs)
+            agg["eval_wall_s"] = sum(r["eval_wall_s"] for r in rs) / len(rs)
+            if "slicing_rate" in rs[0]:
+                agg["slicing_rate"] = rs[0]["slicing_rate"]
+        out.append(agg)
+    return out
+
+
+def fmt_f1(stats: dict) -> str:
+    return f"{stats['mean']:.2f}" if stats["n"] < 2 else f"{stats['mean']:.2f} ± {stats['sd']:.2f}"
+
+
 def findings(rows: list[dict]) -> list[str]:
+    """Per corpus of every category with MTL-LS rows: does the slicing rate chosen on dev beat full
+    sharing (MTL-XC, and the equal-budget control MTL-XC +budget), on the mean over seeds and seed by
+    seed?"""
     lines = []
-    by = {(r["category"], r["row"]): r for r in rows}
-    for cat in sorted({r["category"] for r in rows}):
-        xc, chosen = by.get((cat, "MTL-XC")), by.get((cat, "MTL-LS (r chosen on dev)"))
-        ctrl = by.get((cat, "MTL-XC +budget"))
+    agg = {(a["category"], a["row"]): a for a in aggregate(rows)}
+    raw = {(r["category"], r["row"], r.get("seed")): r for r in rows}
+    for cat in CATEGORIES:
+        xc, chosen = agg.get((cat, "MTL-XC")), agg.get((cat, "MTL-LS (r chosen on dev)"))
+        ctrl = agg.get((cat, "MTL-XC +budget"))
         if not xc or not chosen:
             continue
+        rates = sorted({a["slicing_rate"] for a in agg.values() if a["category"] == cat and "slicing_rate" in a})
         for c in chosen["corpora"]:
             ls = chosen["test_f1"][c]
-            r = chosen["chosen"][c]["slicing_rate"]
-            stl = by.get((cat, f"STL {c}"), {}).get("test_f1", {}).get(c)
-            verdict = "beats" if ls > max(xc["test_f1"][c], ctrl["test_f1"][c] if ctrl else -1) else "does not beat"
-            lines.append(f"{cat}/{c}: MTL-LS with r={r:g} (chosen on dev) {ls:.2f} {verdict} full sharing "
-                         f"(MTL-XC {xc['test_f1'][c]:.2f}; MTL-XC +budget "
-                         f"{ctrl['test_f1'][c] if ctrl else float('nan'):.2f}); STL {stl:.2f}")
+            full = max(xc["test_f1"][c]["mean"], ctrl["test_f1"][c]["mean"] if ctrl else float("-inf"))
+            verdict = "beats" if ls["mean"] > full else "does not beat"
+            seeds = chosen["seeds"]
+            wins = sum(1 for sd in seeds if ctrl and (cat, "MTL-XC +budget", sd) in raw
+                       and raw[(cat, "MTL-LS (r chosen on dev)", sd)]["test_f1"][c]
+                       > raw[(cat, "MTL-XC +budget", sd)]["test_f1"][c])
+            stl = agg.get((cat, f"STL {c}"))
+            per_rate = ", ".join(f"r={r:g}: {agg[(cat, f'MTL-LS r={r:g}')]['test_f1'][c]['mean']:.2f}" for r in rates
+                                 if (cat, f"MTL-LS r={r:g}") in agg)
+            lines.append(
+                f"{cat}/{c}: MTL-LS with r chosen on dev (per seed: "
+                f"{', '.join(f'{r:g}' for r in chosen['chosen_rates'][c])}) {fmt_f1(ls)} {verdict} full sharing "
+                f"(MTL-XC {fmt_f1(xc['test_f1'][c])}; MTL-XC +budget "
+                + (f"{fmt_f1(ctrl['test_f1'][c])}, beaten in {wins} of {len(seeds)} seed(s)" if ctrl else "–")
+                + f"); STL {fmt_f1(stl['test_f1'][c]) if stl else '–'}; fixed rates, mean over seeds: {per_rate}")
     return lines
 
 
 def markdown(report: dict) -> str:
-    parts = report.get("parts") or [{"command": report["command"], "wall_s": report["wall_s"], "categories": []}]
-    runs = "; ".join(f"`{p['command']}` ({', '.join(p['categories']) or 'CRF micro-benchmark'}: "
+    parts = report.get("parts") or [{"command": report["command"], "wall_s": report["wall_s"], "runs": []}]
+    runs = "; ".join(f"`{p['command']}` ({', '.join(p.get('runs') or []) or 'CRF micro-benchmark'}: "
                      f"{p['wall_s'] / 60:.1f} min)" for p in parts)
+    seeds = sorted({r.get("seed") for r in report["rows"]} - {None})
     lines = [f"### Layer-sliced CRF (MTL-XC / MTL-LS), profile `{report['profile']}`", "",
              f"Machine: {report['machine']}; torch threads {report['threads']}; batch size "
-             f"{report['settings']['batch_size']}; {report['settings']['steps']} steps per row; run as {runs}.", ""]
+             f"{report['settings']['batch_size']}; {report['settings']['steps']} steps per row; seeds "
+             f"{', '.join(map(str, seeds)) or '–'} (test F1: mean ± sd over seeds; each seed also draws the "
+             f"training / dev subsamples); run as {runs} (category@seed).", ""]
     if report.get("smoke"):
         lines += ["**Smoke run: tiny subsets (test split subsampled), numbers are not results.**", ""]
     if report["rows"]:
-        lines += ["| category | row | k/n | test F1 per corpus | dev F1 | steps (incl. init) | epochs | train s | "
-                  "eval s |", "|---|---|---|---|---|---|---|---|---|"]
-        for r in report["rows"]:
-            f1 = ", ".join(f"{c} {v:.2f}" for c, v in r["test_f1"].items())
-            dev = ", ".join(f"{v:.2f}" for v in r["dev_f1"].values())
-            if "chosen" in r:
-                kn = ", ".join(f"{c}: r={v['slicing_rate']:g}" for c, v in r["chosen"].items())
-                lines.append(f"| {r['category']} | {r['row']} | {kn} | {f1} | {dev} | | | | |")
+        lines += ["| category | row | k/n | seeds | test F1 per corpus | dev F1 | steps (incl. init) | epochs | "
+                  "train s | eval s |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for a in aggregate(report["rows"]):
+            f1 = ", ".join(f"{c} {fmt_f1(v)}" for c, v in a["test_f1"].items())
+            dev = ", ".join(f"{v['mean']:.2f}" for v in a["dev_f1"].values())
+            n_seeds = len(a["seeds"])
+            if "chosen_rates" in a:
+                kn = "; ".join(f"{c}: r={', '.join(f'{x:g}' for x in v)}" for c, v in a["chosen_rates"].items())
+                lines.append(f"| {a['category']} | {a['row']} | {kn} | {n_seeds} | {f1} | {dev} | | | | |")
                 continue
-            lines.append(f"| {r['category']} | {r['row']} | {r['k']}/{r['n']} | {f1} | {dev} | {r['steps']} "
-                         f"({r['steps_incl_init']}) | {r['epochs']:.2f} | {r['train_wall_s']:.0f} | "
-                         f"{r['eval_wall_s']:.0f} |")
+            lines.append(f"| {a['category']} | {a['row']} | {a['k']}/{a['n']} | {n_seeds} | {f1} | {dev} | "
+                         f"{a['steps']} ({a['steps_incl_init']}) | {a['epochs']:.2f} | {a['train_wall_s']:.0f} | "
+                         f"{a['eval_wall_s']:.0f} |")
+        lines.append("")
+    if report.get("data"):
+        lines += ["Data per corpus (sentences; mentions of other types, and for GENIA nested proteins, set to O):", ""]
+        lines += [f"- {cat}/{c}: {d}" for (cat, c), d in sorted(
+            {(x["category"], x["corpus"]): x["text"] for x in report["data"]}.items())]
         lines.append("")
     if report.get("findings"):
         lines += ["Finding (paper: a well-chosen slicing rate beats full sharing):", ""]
@@ -400,29 +510,31 @@ def markdown(report: dict) -> str:
 
 
 def plot(report: dict, path: Path) -> None:
-    """Test F1 vs slicing rate per corpus of each category with MTL-LS rows; the full-sharing rows and
-    STL as horizontal references."""
+    """Test F1 vs slicing rate per corpus of each category with MTL-LS rows (mean, error bars sd over
+    seeds); the full-sharing rows and STL as horizontal references."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = report["rows"]
-    cats = [c for c in CATEGORIES if any(r["category"] == c and r["row"].startswith("MTL-LS r=") for r in rows)]
+    agg = aggregate(report["rows"])
+    cats = [c for c in CATEGORIES if any(a["category"] == c and a["row"].startswith("MTL-LS r=") for a in agg)]
     if not cats:
         return
     corpora = [(cat, c) for cat in cats for c, _, _ in CATEGORIES[cat]]
     fig, axes = plt.subplots(1, len(corpora), figsize=(4.2 * len(corpora), 3.6), squeeze=False)
     for ax, (cat, corpus) in zip(axes[0], corpora):
-        ls = sorted((r["slicing_rate"], r["test_f1"][corpus]) for r in rows
-                    if r["category"] == cat and r["row"].startswith("MTL-LS r=") and corpus in r["test_f1"])
-        ax.plot([x for x, _ in ls], [y for _, y in ls], "o-", label="MTL-LS (per-task upper layers)")
+        ls = sorted((a["slicing_rate"], a["test_f1"][corpus]) for a in agg
+                    if a["category"] == cat and a["row"].startswith("MTL-LS r=") and corpus in a["test_f1"])
+        ax.errorbar([x for x, _ in ls], [v["mean"] for _, v in ls], yerr=[v["sd"] for _, v in ls], fmt="o-",
+                    capsize=3, label="MTL-LS (per-task upper layers)")
         styles = {"MTL-XC": "--", "MTL-XC +budget": "-.", f"STL {corpus}": ":"}
-        for r in rows:
-            if r["category"] == cat and r["row"] in styles and corpus in r["test_f1"]:
-                ax.axhline(r["test_f1"][corpus], linestyle=styles[r["row"]], color="grey" if "XC" in r["row"]
-                           else "black", label=r["row"].replace(f" {corpus}", ""))
-        ax.set_title(f"{cat}: {corpus}")
+        for a in agg:
+            if a["category"] == cat and a["row"] in styles and corpus in a["test_f1"]:
+                ax.axhline(a["test_f1"][corpus]["mean"], linestyle=styles[a["row"]],
+                           color="grey" if "XC" in a["row"] else "black", label=a["row"].replace(f" {corpus}", ""))
+        n = max(len(a["seeds"]) for a in agg if a["category"] == cat)
+        ax.set_title(f"{cat}: {corpus} ({n} seed{'s' if n > 1 else ''})")
         ax.set_xlabel("slicing rate r (shared fraction of layers)")
         ax.set_ylabel("test F1 (%)")
         ax.set_xticks([x for x, _ in ls])
@@ -430,6 +542,26 @@ def plot(report: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def merge_runs(old: dict, new_rows: list[dict], part: dict) -> tuple[list[dict], list[dict]]:
+    """Rows and parts after adding this invocation's (category, seed) runs to an earlier results file:
+    earlier rows of the same (category, seed) are replaced, all others kept."""
+    old_seed = old.get("seed", 13)
+    replaced = set(part["runs"])
+    kept = [r for r in old["rows"] if f"{r['category']}@{r.get('seed', old_seed)}" not in replaced]
+    for r in kept:
+        r.setdefault("seed", old_seed)
+    parts = []
+    for p in old.get("parts") or [{"command": old["command"], "wall_s": old["wall_s"], "threads": old["threads"],
+                                   "categories": sorted({r["category"] for r in old["rows"]})}]:
+        runs = p.get("runs") or [f"{c}@{s}" for c in p.get("categories", []) for s in p.get("seeds", [old_seed])]
+        runs = [x for x in runs if x not in replaced]
+        if runs:
+            parts.append({**p, "runs": runs})
+    order = list(CATEGORIES)
+    rows = sorted(kept + new_rows, key=lambda r: (order.index(r["category"]), r["seed"]))
+    return rows, parts + [part]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -440,12 +572,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--categories", nargs="+", default=list(CATEGORIES), choices=list(CATEGORIES))
     ap.add_argument("--rates", nargs="+", type=float, default=list(RATES))
     ap.add_argument("--encoder", default="embedded-minilm")
-    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--seeds", nargs="+", type=int, help="seeds (default: the profile's; quick: 13 14)")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     ap.add_argument("--crf-only", action="store_true", help="only the CRF throughput micro-benchmark")
-    ap.add_argument("--keep-other-categories", action="store_true",
-                    help="keep the rows of categories not run now from the existing results file (their own "
-                         "commands and wall times are listed under `parts`)")
+    ap.add_argument("--keep-other-runs", "--keep-other-categories", dest="keep_other_runs", action="store_true",
+                    help="keep the rows of the (category, seed) runs not run now from the existing results file "
+                         "(their own commands and wall times are listed under `parts`)")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -464,38 +596,37 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg):
         print(f"[{time.perf_counter() - t_start:7.1f}s] {msg}", flush=True)
 
-    rows = []
+    seeds = list(args.seeds or prof.seeds)
+    rows: list[dict] = []
+    data_log: list[dict] = []
     if not args.crf_only:
-        for cat in args.categories:
-            rows += category_rows(cat, prof, encoder_path, args.seed, args.rates, log)
+        for seed in seeds:
+            for cat in args.categories:
+                rows += category_rows(cat, prof, encoder_path, seed, args.rates, log, data_log)
     throughput = crf_throughput(0.3 if profile == "smoke" else 1.0)
     report = {
         "benchmark": "layer_sliced", "profile": "crf-only" if args.crf_only else profile, "smoke": profile == "smoke",
         "command": "python -m benchmarks.layer_sliced " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}, torch {torch.__version__}",
-        "threads": torch.get_num_threads(), "encoder": encoder_name, "seed": args.seed,
-        "settings": prof.__dict__, "rates": args.rates, "rows": rows, "findings": findings(rows),
+        "threads": torch.get_num_threads(), "encoder": encoder_name, "seeds": seeds,
+        "settings": prof.__dict__, "rates": args.rates, "rows": rows, "data": data_log, "findings": findings(rows),
         "crf_throughput": throughput, "wall_s": time.perf_counter() - t_start,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = "layer_sliced" + (".smoke" if profile == "smoke" else "" if profile == "quick" else f".{profile}")
     if args.crf_only:
         stem += ".crf"
-    part = {"command": report["command"], "categories": [] if args.crf_only else list(args.categories),
-            "wall_s": report["wall_s"], "threads": report["threads"]}
+    part = {"command": report["command"], "wall_s": report["wall_s"], "threads": report["threads"],
+            "runs": [] if args.crf_only else [f"{c}@{sd}" for c in args.categories for sd in seeds]}
     report["parts"] = [part]
-    if args.keep_other_categories and (RESULTS / f"{stem}.json").is_file():
+    if args.keep_other_runs and (RESULTS / f"{stem}.json").is_file():
         old = json.loads((RESULTS / f"{stem}.json").read_text())
-        kept = [r for r in old["rows"] if r["category"] not in part["categories"]]
-        old_parts = old.get("parts") or [{"command": old["command"], "wall_s": old["wall_s"],
-                                          "threads": old["threads"],
-                                          "categories": sorted({r["category"] for r in old["rows"]})}]
-        for p in old_parts:
-            p["categories"] = [c for c in p["categories"] if c not in part["categories"]]
-        report["parts"] = [p for p in old_parts if p["categories"]] + [part]
-        order = list(CATEGORIES)
-        report["rows"] = sorted(kept + rows, key=lambda r: order.index(r["category"]))
+        report["rows"], report["parts"] = merge_runs(old, rows, part)
+        known = {(d["category"], d["corpus"]) for d in data_log}
+        report["data"] = [d for d in old.get("data", []) if (d["category"], d["corpus"]) not in known] + data_log
+        report["seeds"] = sorted({r["seed"] for r in report["rows"]})
         report["findings"] = findings(report["rows"])
+    report["wall_s"] = sum(p["wall_s"] for p in report["parts"])  # all runs behind the rows, together
     (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2))
     (RESULTS / f"{stem}.md").write_text(markdown(report))
     if report["rows"]:

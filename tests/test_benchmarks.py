@@ -7,7 +7,10 @@ import json
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from benchmarks import layer_sliced as lsb
 from benchmarks import mtl_vs_stl, nested_genia, partial_annotation
 from benchmarks import run as bench_run
 from benchmarks.common import mean_sd, steps_line
@@ -119,3 +122,75 @@ def test_report_assembles_sections_verdicts_and_plots(tmp_path, monkeypatch):
     assert "#### Experiment 1" in text  # section headings nested under the report's
     assert "Not run yet for this profile:" in text and "nested_genia" in text
     assert "Why: a reason." in text and "no." not in text.split("## Experiment 1")[1]
+
+
+# --- layer-sliced benchmark: GENIA flattening, seeds, merging ---------------------------------------
+
+
+def test_outermost_keeps_the_flat_top_level_of_nested_mentions():
+    spans = [{"start": 0, "end": 3, "label": "P"}, {"start": 1, "end": 2, "label": "P"},
+             {"start": 0, "end": 3, "label": "P"}, {"start": 2, "end": 5, "label": "P"},
+             {"start": 6, "end": 7, "label": "P"}]
+    assert [(s["start"], s["end"]) for s in lsb.outermost(spans)] == [(0, 3), (6, 7)]
+    assert lsb.outermost([]) == []
+
+
+@given(st.lists(st.tuples(st.integers(0, 12), st.integers(1, 5)), max_size=12))
+def test_outermost_is_a_non_overlapping_cover(pairs):
+    spans = [{"start": a, "end": a + n, "label": "P"} for a, n in pairs]
+    kept = lsb.outermost(spans)
+    keys = [(s["start"], s["end"]) for s in kept]
+    assert all(b1 <= a2 for (_, b1), (a2, _) in zip(keys, keys[1:]))  # sorted, no overlap
+    assert set(keys) <= {(s["start"], s["end"]) for s in spans}
+    for s in spans:  # nothing is lost silently: every dropped span overlaps a kept one
+        assert any(a < s["end"] and s["start"] < b for a, b in keys)
+
+
+def _ls_rows(category: str, seed: int, f1: dict[str, float], chosen_rate: float) -> list[dict]:
+    """Minimal result rows of one (category, seed) run: MTL-XC, XC +budget, two LS rates, chosen."""
+    corpora = ["A", "B"]
+
+    def row(name, value, **extra):
+        return {"category": category, "row": name, "seed": seed, "corpora": corpora, "k": 6, "n": 6, "steps": 4,
+                "steps_incl_init": 8, "epochs": 1.0, "train_wall_s": 1.0, "eval_wall_s": 1.0,
+                "test_f1": {c: value for c in corpora}, "dev_f1": {c: value for c in corpora}, **extra}
+
+    rows = [row("MTL-XC", f1["xc"]), row("MTL-XC +budget", f1["ctrl"]),
+            row("MTL-LS r=0.5", f1["0.5"], slicing_rate=0.5), row("MTL-LS r=1", f1["1"], slicing_rate=1.0)]
+    chosen = {c: {"slicing_rate": chosen_rate, "k": 6, "test_f1": f1[f"{chosen_rate:g}"], "dev_f1": 0.0}
+              for c in corpora}
+    rows.append({"category": category, "row": "MTL-LS (r chosen on dev)", "seed": seed, "corpora": corpora,
+                 "chosen": chosen, "test_f1": {c: f1[f"{chosen_rate:g}"] for c in corpora},
+                 "dev_f1": {c: 0.0 for c in corpora}})
+    return rows
+
+
+def test_layer_sliced_findings_average_seeds_and_count_paired_wins():
+    rows = (_ls_rows("disease", 13, {"xc": 70, "ctrl": 74, "0.5": 75, "1": 73}, 0.5)
+            + _ls_rows("disease", 14, {"xc": 70, "ctrl": 76, "0.5": 72, "1": 75}, 1.0))
+    lines = lsb.findings(rows)
+    assert len(lines) == 2 and lines[0].startswith("disease/A:")
+    # chosen: 75 (seed 13) and 75 (seed 14) -> 75.00 ± 0.00; control 74 and 76 -> mean 75: not beaten
+    assert "(per seed: 0.5, 1) 75.00 ± 0.00 does not beat" in lines[0]
+    assert "MTL-XC +budget 75.00 ± 1.41, beaten in 1 of 2 seed(s)" in lines[0]
+    assert "r=0.5: 73.50, r=1: 74.00" in lines[0]
+    agg = {a["row"]: a for a in lsb.aggregate(rows)}
+    assert agg["MTL-LS (r chosen on dev)"]["chosen_rates"] == {"A": [0.5, 1.0], "B": [0.5, 1.0]}
+    assert agg["MTL-XC"]["test_f1"]["A"]["n"] == 2
+
+
+def test_layer_sliced_merge_replaces_only_the_rerun_category_and_seed():
+    old_rows = (_ls_rows("disease", 13, {"xc": 70, "ctrl": 74, "0.5": 75, "1": 73}, 0.5)
+                + _ls_rows("gene", 13, {"xc": 50, "ctrl": 51, "0.5": 52, "1": 53}, 1.0))
+    for r in old_rows:
+        del r["seed"]  # files written before seeds were recorded per row: the file-level seed applies
+    old = {"seed": 13, "rows": old_rows, "command": "c0", "wall_s": 60.0, "threads": 2,
+           "parts": [{"command": "c1", "wall_s": 60.0, "threads": 2, "categories": ["disease", "gene"]}]}
+    new = _ls_rows("gene", 13, {"xc": 60, "ctrl": 61, "0.5": 62, "1": 63}, 1.0)
+    new += _ls_rows("gene", 14, {"xc": 60, "ctrl": 61, "0.5": 62, "1": 63}, 1.0)
+    part = {"command": "c2", "wall_s": 30.0, "threads": 2, "runs": ["gene@13", "gene@14"]}
+    rows, parts = lsb.merge_runs(old, new, part)
+    assert sorted({(r["category"], r["seed"]) for r in rows}) == [("disease", 13), ("gene", 13), ("gene", 14)]
+    assert all(r["test_f1"]["A"] >= 60 for r in rows if r["category"] == "gene")  # old gene@13 rows replaced
+    assert len(rows) == 15
+    assert [p["runs"] for p in parts] == [["disease@13"], ["gene@13", "gene@14"]]
