@@ -3,6 +3,7 @@
     python -m benchmarks.family_speed                  # quick profile (~8-10 min on 2 idle cores)
     python -m benchmarks.family_speed --smoke          # every model end-to-end on ~40 sentences (< 1 min)
     python -m benchmarks.family_speed --threads 1 --repeats 5 --encoder PATH
+    python -m benchmarks.family_speed --profile full --encoder michiyasunaga/BioLinkBERT-base   # GPU
 
 Experiment 4 of the "reproduce the papers" issue: sentences/s of every family's own `predict_spans`
 against a plain `AutoModelForTokenClassification` on the same encoder, measured side by side.
@@ -21,8 +22,12 @@ Models (all built on the same encoder; helpers shared with `benchmarks.sru_speed
   corpora (NCBI-disease + BC5CDR Disease, `task_grouping="shared"`; a shared CRF needs identical
   types, see configuration_layer_sliced_crf); Viterbi + forward-backward span scores at inference.
 * baseline `AutoModelForTokenClassification` (11 BIO labels of the four-corpus label space):
-  `sru_speed.tc_predict` on `sru_speed.length_sorted_batches`, argmax at each word's first sub-word,
-  BIO tags turned into spans.
+  `tc_predict_tags` (`sru_speed.tc_predict` on the model's device) on `sru_speed.length_sorted_batches`,
+  argmax at each word's first sub-word, BIO tags turned into spans.
+
+Device: `--device` (default: cuda when available, else cpu). Every model is moved there, every collated
+warm-up batch too; each family's `predict_spans` moves its own inputs, the baseline's helper likewise.
+On CUDA the clocks are read after `torch.cuda.synchronize`.
 
 1. Warm-up: every model (baseline included) is trained for `--warmup-steps` batches of
    `--train-batch-size` NCBI-disease *train* sentences, the same seeded batches for all, so that each
@@ -38,9 +43,13 @@ Models (all built on the same encoder; helpers shared with `benchmarks.sru_speed
    sentences/s and the ratio family / token classification. On a shared machine the absolute numbers
    are noisy; the interleaved ratios are the meaningful ones.
 
-Profiles: `quick` (all 940 test sentences, warm-up 120 steps of 16, 3 repeats, batch 32, 2 threads)
-and `smoke` (40 seeded test sentences, 3 warm-up steps of 8, 1 repeat, batch 16, 1 thread).
-Results: benchmarks/results/family_speed.json / .md / .png (smoke: family_speed.smoke.*).
+Profiles: `quick` (all 940 test sentences, warm-up 120 steps of 16 at 3x the spec LRs, 3 repeats,
+batch 32, 2 threads), `smoke` (40 seeded test sentences, 3 warm-up steps of 8, 1 repeat, batch 16,
+1 thread) and `full` (for a GPU and a biomedical encoder given with `--encoder`: all test sentences,
+warm-up 1000 steps of 32 at the spec LRs (`--warmup-lr-scale` 1: about 6 epochs of the 5,424 train
+sentences, no boost needed), 5 repeats, batch 64, torch's default thread count).
+Results: benchmarks/results/family_speed.json / .md / .png (quick), family_speed.<profile>.* otherwise
+(family_speed.smoke.*, family_speed.full.*).
 """
 
 from __future__ import annotations
@@ -59,6 +68,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.mrc_low_resource import default_device, device_label, synchronize, to_device
 from benchmarks.sru_speed import (
     BIO_LABELS,
     CORPORA,
@@ -73,7 +83,6 @@ from benchmarks.sru_speed import (
     sru_model,
     tc_collate,
     tc_model,
-    tc_predict,
     train_step,
 )
 
@@ -91,12 +100,15 @@ class Profile:
     train_batch_size: int
     repeats: int
     batch_size: int
-    threads: int
+    threads: int | None  # torch intra-op threads (None: torch's default)
+    warmup_lr_scale: float = 3.0  # x the SRU-NER spec learning rates during the warm-up
 
 
 PROFILES = {
     "quick": Profile(sentences=None, warmup_steps=120, train_batch_size=16, repeats=3, batch_size=32, threads=2),
     "smoke": Profile(sentences=40, warmup_steps=3, train_batch_size=8, repeats=1, batch_size=16, threads=1),
+    "full": Profile(sentences=None, warmup_steps=1000, train_batch_size=32, repeats=5, batch_size=64,
+                    threads=None, warmup_lr_scale=1.0),
 }
 
 
@@ -132,10 +144,38 @@ def bio_ids_to_spans(tag_ids: list[int]) -> list[dict]:
     return spans
 
 
+def model_device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def tc_collate_on_device(model: torch.nn.Module, tokenizer, examples: list[dict]) -> dict:
+    """`sru_speed.tc_collate` with its tensors on the baseline model's device."""
+    return to_device(tc_collate(tokenizer, examples), model_device(model))
+
+
+def tc_predict_tags(model: torch.nn.Module, tokenizer, sentences: list[list[str]],
+                    batches: list[list[int]]) -> list[list[int]]:
+    """`sru_speed.tc_predict` on the model's device: tokenize, move the inputs there, forward, argmax at
+    each word's first sub-word; the tags come back to the CPU as lists."""
+    from biomtl.modeling.subwords import encode_words
+
+    device = model_device(model)
+    model.eval()
+    out: list[list[int]] = [[] for _ in sentences]
+    with torch.inference_mode():
+        for idx in batches:
+            enc = encode_words(tokenizer, [sentences[i] for i in idx])
+            logits = model(**to_device(enc.inputs, device)).logits
+            tags = logits.argmax(-1).gather(1, enc.first_subword.to(device)).tolist()
+            for b, i in enumerate(idx):
+                out[i] = tags[b][: enc.num_words[b]]
+    return out
+
+
 def tc_predict_spans(model, tokenizer, sentences: list[list[str]], batch_size: int) -> list[list[dict]]:
-    """The baseline end to end: length-sorted batches, `tc_predict`, BIO tags -> spans."""
+    """The baseline end to end: length-sorted batches, `tc_predict_tags`, BIO tags -> spans."""
     batches = length_sorted_batches(tokenizer, sentences, batch_size)
-    return [bio_ids_to_spans(tags) for tags in tc_predict(model, tokenizer, sentences, batches)]
+    return [bio_ids_to_spans(tags) for tags in tc_predict_tags(model, tokenizer, sentences, batches)]
 
 
 def tc_groups(model) -> dict[str, list[torch.nn.Parameter]]:
@@ -144,17 +184,20 @@ def tc_groups(model) -> dict[str, list[torch.nn.Parameter]]:
     return {"encoder": enc, "head": [p for p in model.parameters() if id(p) not in ids]}
 
 
-def build_models(encoder: str, tok, mrc_heads: list[str] | None, seed: int) -> list[Entry]:
+def build_models(encoder: str, tok, mrc_heads: list[str] | None, seed: int,
+                 device: str = "cpu") -> list[Entry]:
+    """The four models on `device` (built on the CPU with the same seeds, then moved)."""
     from biomtl.modeling import LayerSlicedXLNetCRF, MrcMultiTaskForNER
 
     four = f"{sum(len(v) for v in CORPUS_TYPES.values())} types of {len(CORPUS_TYPES)} corpora"
-    sru = sru_model(encoder, CORPUS_TYPES, seed=seed)
+    sru = sru_model(encoder, CORPUS_TYPES, seed=seed).to(device)
     torch.manual_seed(seed)
     mrc_kw = {"enabled_heads": mrc_heads} if mrc_heads else {}
-    mrc = MrcMultiTaskForNER.from_encoder(encoder, CORPUS_TYPES, **mrc_kw)
+    mrc = MrcMultiTaskForNER.from_encoder(encoder, CORPUS_TYPES, **mrc_kw).to(device)
     torch.manual_seed(seed)
-    ls = LayerSlicedXLNetCRF.from_encoder(encoder, DISEASE_TYPES, task_grouping="shared", category="disease")
-    tc = tc_model(encoder, seed=seed)
+    ls = LayerSlicedXLNetCRF.from_encoder(encoder, DISEASE_TYPES, task_grouping="shared",
+                                          category="disease").to(device)
+    tc = tc_model(encoder, seed=seed).to(device)
     return [
         Entry("SRU-NER", "SruNerForTokenActions", four, sru, sru.parameter_groups(),
               lambda b: sru.collate(b, tok), lambda s, bs: sru.predict_spans(s, tok, batch_size=bs)),
@@ -166,7 +209,8 @@ def build_models(encoder: str, tok, mrc_heads: list[str] | None, seed: int) -> l
               ls.parameter_groups(), lambda b: ls.collate(b, tok),
               lambda s, bs: ls.predict_spans(s, tok, batch_size=bs)),
         Entry(BASELINE, "AutoModelForTokenClassification", f"{four}; {len(BIO_LABELS)} BIO labels", tc,
-              tc_groups(tc), lambda b: tc_collate(tok, b), lambda s, bs: tc_predict_spans(tc, tok, s, bs)),
+              tc_groups(tc), lambda b: tc_collate_on_device(tc, tok, b),
+              lambda s, bs: tc_predict_spans(tc, tok, s, bs)),
     ]
 
 
@@ -185,15 +229,21 @@ def warmup_optimizer(entry: Entry, recipe, lr_scale: float) -> torch.optim.Optim
 
 
 def warm_up(entry: Entry, batches: list[list[dict]], recipe, lr_scale: float, log) -> dict:
-    """Train `entry` on the given batches; seconds, median step time and the last batch's loss."""
+    """Train `entry` on the given batches; seconds, median step time and the last batch's loss. Every
+    collated batch is moved to the model's device; on CUDA a step's time includes its synchronisation."""
     opt = warmup_optimizer(entry, recipe, lr_scale)
+    device = model_device(entry.model)
     steps, t0 = [], time.perf_counter()
     collated = None
     for k, exs in enumerate(batches):
-        collated = entry.collate(exs)
-        steps.append(train_step(entry.model, opt, collated))
+        collated = to_device(entry.collate(exs), device)
+        t_step = time.perf_counter()
+        train_step(entry.model, opt, collated)
+        synchronize(device)
+        steps.append(time.perf_counter() - t_step)
         if k % 40 == 39:
             log(f"  {entry.name}: warm-up step {k + 1}/{len(batches)}")
+    synchronize(device)
     seconds = time.perf_counter() - t0
     loss = None
     if collated is not None:
@@ -213,6 +263,7 @@ def warm_up(entry: Entry, batches: list[list[dict]], recipe, lr_scale: float, lo
 def markdown(result: dict) -> str:
     m, s = result["meta"], result["settings"]
     mach = m["machine"]
+    device = mach.get("device", "cpu")
     lines = [f"### Inference speed per family vs token classification (profile `{m['profile']}`)", ""]
     if m["profile"] == "smoke":
         lines += ["**Smoke run: a few sentences and warm-up steps; numbers are not results.**", ""]
@@ -233,7 +284,8 @@ def markdown(result: dict) -> str:
     lines += [
         "",
         f"Machine: {mach['cpu']}, {mach['cpu_count']} cores, torch {mach['torch']}, {m['threads']} torch "
-        f"thread(s), CPU; load average {mach['load_average_start'][0]} at start, "
+        f"thread(s), {'CPU' if device == 'cpu' else f'device {device}'}; load average "
+        f"{mach['load_average_start'][0]} at start, "
         f"{mach['load_average_end'][0]} at end (a shared machine: absolute speeds are noisy, the "
         f"side-by-side ratios are the result). Wall time {m['wall_s']:.0f} s. Command: `{m['command']}`.",
         "",
@@ -293,12 +345,12 @@ def run(args: argparse.Namespace, prof: Profile, argv: list[str] | None) -> dict
         keep = sorted(random.Random(args.seed).sample(range(len(test)), prof.sentences))
         test = [test[i] for i in keep]
     sentences = [e["tokens"] for e in test]
-    info = machine()
+    info = dict(machine(), device=device_label(args.device))
     tok = load_tokenizer(encoder)
     log(f"{len(sentences)} test sentences, {sum(map(len, sentences))} words; threads={torch.get_num_threads()}; "
-        f"encoder {encoder}")
+        f"encoder {encoder}; device {info['device']}")
 
-    entries = build_models(encoder, tok, args.mrc_heads, args.seed)
+    entries = build_models(encoder, tok, args.mrc_heads, args.seed, args.device)
     recipe = entries[0].model.config  # the SRU-NER spec's optimiser settings
     rng = random.Random(args.seed)
     batches = [rng.sample(train, args.train_batch_size) for _ in range(args.warmup_steps)]
@@ -319,6 +371,7 @@ def run(args: argparse.Namespace, prof: Profile, argv: list[str] | None) -> dict
             counters = getattr(entry.model, "predict_stats", None)
             before = dict(counters) if counters is not None else None
             gc.collect()
+            synchronize(args.device)
             t0 = time.perf_counter()
             preds[entry.name] = entry.predict(sentences, args.batch_size)
             times[entry.name].append(time.perf_counter() - t0)
@@ -385,25 +438,32 @@ def _cli(argv: list[str] | None, write_plot: bool) -> int:
     ap.add_argument("--profile", choices=sorted(PROFILES), default="quick")
     ap.add_argument("--smoke", action="store_true", help="same as --profile smoke")
     ap.add_argument("--encoder", default="embedded-minilm", help="encoder name or path (biomtl.encoders)")
-    ap.add_argument("--threads", type=int, help="torch intra-op threads (profile default)")
+    ap.add_argument("--threads", type=int, help="torch intra-op threads (profile default; full: torch's)")
     ap.add_argument("--batch-size", type=int, help="inference batch size, every model (profile default)")
     ap.add_argument("--repeats", type=int, help="interleaved inference passes per model (profile default)")
     ap.add_argument("--warmup-steps", type=int, help="warm-up training batches per model (profile default)")
     ap.add_argument("--train-batch-size", type=int, help="warm-up batch size (profile default)")
-    ap.add_argument("--warmup-lr-scale", type=float, default=3.0, help="x the SRU-NER spec LRs during warm-up")
+    ap.add_argument("--warmup-lr-scale", type=float,
+                    help="x the SRU-NER spec LRs during warm-up (profile default: quick/smoke 3, full 1)")
     ap.add_argument("--mrc-heads", nargs="+", choices=["ner", "mrc", "mtcls", "bcls", "mcls"],
                     help="MrcMultiTaskForNER enabled_heads (default: the config's default, all)")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--device", help="torch device for every model (default: cuda if available, else cpu)")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args.profile_name = "smoke" if args.smoke else args.profile
     prof = PROFILES[args.profile_name]
-    for field in ("threads", "batch_size", "repeats", "warmup_steps", "train_batch_size"):
+    for field in ("threads", "batch_size", "repeats", "warmup_steps", "train_batch_size", "warmup_lr_scale"):
         if getattr(args, field) is None:
             setattr(args, field, getattr(prof, field))
-    torch.set_num_threads(args.threads)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    args.device = args.device or default_device()
+    if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
+        print(f"--device {args.device}: CUDA is not available", file=sys.stderr)
+        return 2
     if not (CORPORA / "NCBI-disease-IOB" / "test.tsv").is_file():
         print(f"NCBI-disease corpus not found under {CORPORA} (set BIOMTL_CORPORA)", file=sys.stderr)
         return 2
@@ -411,7 +471,7 @@ def _cli(argv: list[str] | None, write_plot: bool) -> int:
 
     transformers.utils.logging.set_verbosity_error()
     result = run(args, prof, argv)
-    stem = "family_speed" + (".smoke" if args.profile_name == "smoke" else "")
+    stem = "family_speed" + ("" if args.profile_name == "quick" else f".{args.profile_name}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     md = markdown(result)
