@@ -235,3 +235,37 @@ def grouped_bars(path: Path, groups: list[str], series: dict[str, list[dict]], t
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------------
+# device (the raw-loop benchmarks: CUDA when available)
+# ---------------------------------------------------------------------------------------------------
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def device_label(device: str) -> str:
+    """`cpu`, or e.g. `cuda (NVIDIA H200)`: what the meta and the markdown record."""
+    import torch
+
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(dev)})"
+    return device
+
+
+def to_device(batch: dict[str, Any], device) -> dict[str, Any]:
+    """A collated batch with every tensor value moved to `device`; None and other values are kept."""
+    import torch
+
+    return {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+
+
+def synchronize(device) -> None:
+    """Wait for queued CUDA work (before reading a clock); nothing on the CPU."""
+    import torch
+
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)

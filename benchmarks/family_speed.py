@@ -68,7 +68,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.mrc_low_resource import default_device, device_label, synchronize, to_device
+from benchmarks.common import default_device, device_label, synchronize, to_device
 from benchmarks.sru_speed import (
     BIO_LABELS,
     CORPORA,

@@ -52,7 +52,7 @@ from pathlib import Path
 
 import torch
 
-from .common import mean_sd
+from .common import default_device, device_label, mean_sd, to_device
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CORPORA_DIR = Path(os.environ.get("BIOMTL_CORPORA", Path(__file__).resolve().parents[2] / "shared" / "corpora"))
@@ -204,14 +204,14 @@ def batch_stream(model, tok, examples_by_task: dict[str, list[dict]], batch_size
 
     if joint:
         for _, batch in task_batches(examples_by_task, batch_size, 10**9, seed=seed):
-            yield model.collate(batch, tok)
+            yield to_device(model.collate(batch, tok), model.device)
     rows = [r for rs in examples_by_task.values() for r in rs]
     rng = random.Random(seed)
     while True:
         order = list(rows)
         rng.shuffle(order)
         for i in range(0, len(order) - batch_size + 1, batch_size):
-            yield model.collate(order[i: i + batch_size], tok)
+            yield to_device(model.collate(order[i: i + batch_size], tok), model.device)
 
 
 def train_and_score(model, tok, train_by_task, eval_sets, prof: Profile, seed: int, joint: bool) -> dict:
@@ -266,7 +266,7 @@ def train_and_score(model, tok, train_by_task, eval_sets, prof: Profile, seed: i
 
 
 def category_rows(category: str, prof: Profile, encoder_path: str, seed: int, rates, log,
-                  data_log: list[dict] | None = None) -> list[dict]:
+                  data_log: list[dict] | None = None, device: str = "cpu") -> list[dict]:
     from transformers import AutoModel, AutoTokenizer
 
     from biomtl.modeling import LayerSlicedXLNetCRF
@@ -308,7 +308,7 @@ def category_rows(category: str, prof: Profile, encoder_path: str, seed: int, ra
     # STL: one model per corpus
     for c in corpora:
         torch.manual_seed(seed)
-        model = LayerSlicedXLNetCRF.from_encoder(encoder_path, {c: types[c]}, **common)
+        model = LayerSlicedXLNetCRF.from_encoder(encoder_path, {c: types[c]}, **common).to(device)
         res = train_and_score(model, tok, {c: data[c]["train"]}, eval_sets, prof, seed, joint=False)
         record(f"STL {c}", model, res)
         del model
@@ -316,7 +316,7 @@ def category_rows(category: str, prof: Profile, encoder_path: str, seed: int, ra
         return rows
     # MTL-XC: everything shared, one head
     torch.manual_seed(seed)
-    xc = LayerSlicedXLNetCRF.from_encoder(encoder_path, types, task_grouping="shared", **common)
+    xc = LayerSlicedXLNetCRF.from_encoder(encoder_path, types, task_grouping="shared", **common).to(device)
     res = train_and_score(xc, tok, {"all": [r for c in corpora for r in data[c]["train"]]}, eval_sets, prof, seed,
                           joint=False)
     record("MTL-XC", xc, res)
@@ -327,7 +327,7 @@ def category_rows(category: str, prof: Profile, encoder_path: str, seed: int, ra
     ls_rows = []
     for rate in rates:
         torch.manual_seed(seed)
-        ls = LayerSlicedXLNetCRF.from_mtl_xc(xc, pretrained, slicing_rate=rate)
+        ls = LayerSlicedXLNetCRF.from_mtl_xc(xc, pretrained, slicing_rate=rate).to(device)
         res = train_and_score(ls, tok, {c: data[c]["train"] for c in corpora}, eval_sets, prof, seed, joint=True)
         ls_rows.append(record(f"MTL-LS r={rate:g}", ls, res, init_steps=xc_steps, slicing_rate=rate))
         del ls
@@ -468,7 +468,9 @@ def markdown(report: dict) -> str:
                      f"{p['wall_s'] / 60:.1f} min)" for p in parts)
     seeds = sorted({r.get("seed") for r in report["rows"]} - {None})
     lines = [f"### Layer-sliced CRF (MTL-XC / MTL-LS), profile `{report['profile']}`", "",
-             f"Machine: {report['machine']}; torch threads {report['threads']}; batch size "
+             f"Machine: {report['machine']}"
+             + (f", device {report['device']}" if report.get("device", "cpu") != "cpu" else "")
+             + f"; torch threads {report['threads']}; batch size "
              f"{report['settings']['batch_size']}; {report['settings']['steps']} steps per row; seeds "
              f"{', '.join(map(str, seeds)) or '–'} (test F1: mean ± sd over seeds; each seed also draws the "
              f"training / dev subsamples); run as {runs} (category@seed).", ""]
@@ -574,6 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--encoder", default="embedded-minilm")
     ap.add_argument("--seeds", nargs="+", type=int, help="seeds (default: the profile's; quick: 13 14)")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    ap.add_argument("--device", help="cpu or cuda[:N] (default: CUDA when available)")
     ap.add_argument("--crf-only", action="store_true", help="only the CRF throughput micro-benchmark")
     ap.add_argument("--keep-other-runs", "--keep-other-categories", dest="keep_other_runs", action="store_true",
                     help="keep the rows of the (category, seed) runs not run now from the existing results file "
@@ -583,6 +586,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     profile = "smoke" if args.smoke else args.profile
+    args.device = args.device or default_device()
     if args.threads is None and profile == "smoke":
         args.threads = 1  # tiny batches: a second intra-op thread only spins on a busy machine
     if args.threads:
@@ -602,13 +606,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.crf_only:
         for seed in seeds:
             for cat in args.categories:
-                rows += category_rows(cat, prof, encoder_path, seed, args.rates, log, data_log)
+                rows += category_rows(cat, prof, encoder_path, seed, args.rates, log, data_log, args.device)
     throughput = crf_throughput(0.3 if profile == "smoke" else 1.0)
     report = {
         "benchmark": "layer_sliced", "profile": "crf-only" if args.crf_only else profile, "smoke": profile == "smoke",
         "command": "python -m benchmarks.layer_sliced " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}, torch {torch.__version__}",
-        "threads": torch.get_num_threads(), "encoder": encoder_name, "seeds": seeds,
+        "threads": torch.get_num_threads(), "device": device_label(args.device), "encoder": encoder_name,
+        "seeds": seeds,
         "settings": prof.__dict__, "rates": args.rates, "rows": rows, "data": data_log, "findings": findings(rows),
         "crf_throughput": throughput, "wall_s": time.perf_counter() - t_start,
     }

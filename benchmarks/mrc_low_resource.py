@@ -52,6 +52,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .common import default_device, device_label, synchronize, to_device  # noqa: F401 (re-exported)
+
 RESULTS = Path(__file__).resolve().parent / "results"
 CORPUS = "NCBI-disease"
 TYPE = f"{CORPUS}/Disease"
@@ -94,37 +96,6 @@ def run_steps(args: argparse.Namespace, n_sentences: int) -> int:
     if args.epochs is None:
         return args.steps
     return steps_for_epochs(args.epochs, n_sentences, args.batch_size)
-
-
-def default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def device_label(device: str) -> str:
-    """`cpu`, or e.g. `cuda (NVIDIA H200)`: what the meta and the markdown record."""
-    import torch
-
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        return f"{device} ({torch.cuda.get_device_name(dev)})"
-    return device
-
-
-def to_device(batch: dict[str, Any], device) -> dict[str, Any]:
-    """A collated batch with every tensor value moved to `device`; None and other values are kept."""
-    import torch
-
-    return {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
-
-
-def synchronize(device) -> None:
-    """Wait for queued CUDA work (before reading a clock); nothing on the CPU."""
-    import torch
-
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def default_corpus_dir() -> Path:
