@@ -21,6 +21,8 @@ from biomtl.modeling.lscrf_tags import tags_to_spans
 from biomtl.modeling.modeling_layer_sliced_crf import pack_rows, training_chunks
 from tests.fresh_env import run_without_biomtl
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 CORPUS_TYPES = {"NCBI-disease": ["NCBI-disease/Disease"], "BC5CDR": ["BC5CDR/Chemical", "BC5CDR/Disease"]}
 DISEASE_TYPES = {"NCBI-disease": ["NCBI-disease/Disease"], "BC5CDR": ["BC5CDR/Disease"]}
 EXAMPLES = [
@@ -33,15 +35,6 @@ EXAMPLES = [
 ]
 XLNET_WORDS = ("naloxone reverses the antihypertensive effect of clonidine in patients with breast cancer and "
                "BRCA1 mutations . aspirin induced asthma hypertension Naloxone Aspirin BRCA1 cause").split()
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models on a shared 2-core machine: one intra-op thread is several times faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,8 @@ from biomtl.modeling.lscrf_recipe import (
     task_sampling_probs,
 )
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 DISEASE_TYPES = {"NCBI-disease": ["NCBI-disease/Disease"], "BC5CDR": ["BC5CDR/Disease"]}
 EXAMPLES = [
     {"id": "1", "corpus": "BC5CDR", "tokens": "clonidine induced hypertension .".split(),
@@ -30,14 +32,6 @@ EXAMPLES = [
     {"id": "2", "corpus": "NCBI-disease", "tokens": "BRCA1 mutations cause breast cancer".split(),
      "spans": [{"start": 3, "end": 5, "label": "Disease"}]},
 ]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_runs_independent_and_sequential():

@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from transformers import AutoModel, AutoTokenizer
+from transformers import AutoModel
 
 from biomtl.modeling import MrcMultiTaskConfig, MrcMultiTaskForNER
 from biomtl.modeling.modeling_mrc_multitask import pool_sentence, split_into_chunks
@@ -28,11 +28,6 @@ TRAIN = [
     ex("CDR", "Lithium and haloperidol caused severe encephalopathy , seizures and fever .",
        [(0, 1, "Chemical"), (2, 3, "Chemical"), (5, 6, "Disease"), (7, 8, "Disease"), (9, 10, "Disease")], 5),
 ]
-
-
-@pytest.fixture(scope="module")
-def tok(tiny_encoder_dir):
-    return AutoTokenizer.from_pretrained(tiny_encoder_dir)
 
 
 def make(tiny_encoder_dir, ct=CT, **kw):

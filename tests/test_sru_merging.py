@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from transformers import AutoTokenizer
 
 from biomtl.modeling.modeling_sru_ner import SruNerForTokenActions
 from biomtl.modeling.sru_inputs import merge_examples, pack_cost, plan_merges, unmerge_spans
@@ -44,11 +42,6 @@ def test_plan_merges_balances_neighbours():
     # greedy: [0,1,2] (1+30+3=34) and [3] (1+10+1=12); moving 2 over lowers the variance
     packs = plan_merges([10, 10, 10, 10], ["d"] * 4, 34)
     assert packs == [[0, 1], [2, 3]]
-
-
-@pytest.fixture(scope="module")
-def tok(tiny_encoder_dir):
-    return AutoTokenizer.from_pretrained(tiny_encoder_dir)
 
 
 def test_merge_examples_round_trip_and_separator_words(tok, tiny_encoder_dir):

@@ -10,27 +10,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
-from transformers import AutoTokenizer
 
 from biomtl.modeling.modeling_sru_ner import SruNerForTokenActions
 from biomtl.modeling.sru_actions import EOA, SH, oracle_rows, reduce_action, transition_action
 from biomtl.modeling.sru_inputs import split_for_training
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 MT_TYPES = {"BC4CHEMD": ["BC4CHEMD/Chemical"], "BC5CDR": ["BC5CDR/Chemical", "BC5CDR/Disease"]}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors and a shared 2-core machine: one torch thread is several times faster."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tok(tiny_encoder_dir):
-    return AutoTokenizer.from_pretrained(tiny_encoder_dir)
 
 
 def make_model(tiny_encoder_dir, corpus_types=None, seed=0, **kw):

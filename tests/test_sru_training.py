@@ -8,13 +8,14 @@ import json
 import pytest
 import torch
 from torch import nn
-from transformers import AutoModel, AutoTokenizer
+from transformers import AutoModel
 
 from biomtl.modeling.modeling_sru_ner import SruNerForTokenActions
 from tests.fresh_env import run_without_biomtl
 
-# the tiny overfitted model sometimes loops on a sentence until its step cap; that is counted, not tested here
-pytestmark = pytest.mark.filterwarnings("ignore:.*step cap:UserWarning")
+# one torch thread; the tiny overfitted model sometimes loops on a sentence until its step cap: that is
+# counted, not tested here
+pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.filterwarnings("ignore:.*step cap:UserWarning")]
 
 CORPUS_TYPES = {"A": ["A/Disease"], "B": ["B/Gene", "B/Chemical"]}
 
@@ -46,22 +47,8 @@ def own_type_f1(model, tok, data) -> float:
     return 2 * tp / max(1, 2 * tp + fp + fn)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors and a shared 2-core machine: one torch thread is several times faster."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
-def tok(tiny_encoder_dir):
-    return AutoTokenizer.from_pretrained(tiny_encoder_dir)
-
-
-@pytest.fixture(scope="module")
-def trained(tiny_encoder_dir, tok, _one_thread):
+def trained(tiny_encoder_dir, tok, one_thread):
     """Tiny SRU-NER overfitted on DATA (multi-task mode: two corpora); returns (model, f1, steps)."""
     torch.manual_seed(0)
     model = SruNerForTokenActions.from_encoder(str(tiny_encoder_dir), CORPUS_TYPES, half_context=8,
