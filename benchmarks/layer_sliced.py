@@ -40,6 +40,7 @@ Results: benchmarks/results/layer_sliced.json / .md (smoke: layer_sliced.smoke.*
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import os
@@ -624,7 +625,29 @@ def main(argv: list[str] | None = None) -> int:
     part = {"command": report["command"], "wall_s": report["wall_s"], "threads": report["threads"],
             "runs": [] if args.crf_only else [f"{c}@{sd}" for c in args.categories for sd in seeds]}
     report["parts"] = [part]
-    if args.keep_other_runs and (RESULTS / f"{stem}.json").is_file():
+    with results_lock(RESULTS / f"{stem}.lock"):  # runs of other seeds may finish at the same time
+        write_results(report, stem, rows, data_log, part, merge=args.keep_other_runs)
+    print(markdown(report))
+    return 0
+
+
+@contextlib.contextmanager
+def results_lock(path: Path):
+    """An exclusive lock around the read-merge-write of a results file."""
+    import fcntl
+
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def write_results(report: dict, stem: str, rows: list[dict], data_log: list[dict], part: dict, merge: bool) -> None:
+    """results/<stem>.json / .md / .png; with `merge`, this run's (category, seed) rows are merged into the
+    existing file (see `merge_runs`)."""
+    if merge and (RESULTS / f"{stem}.json").is_file():
         old = json.loads((RESULTS / f"{stem}.json").read_text())
         report["rows"], report["parts"] = merge_runs(old, rows, part)
         known = {(d["category"], d["corpus"]) for d in data_log}
@@ -636,8 +659,6 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / f"{stem}.md").write_text(markdown(report))
     if report["rows"]:
         plot(report, RESULTS / f"{stem}.png")
-    print(markdown(report))
-    return 0
 
 
 if __name__ == "__main__":
