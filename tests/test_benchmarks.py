@@ -194,3 +194,22 @@ def test_layer_sliced_merge_replaces_only_the_rerun_category_and_seed():
     assert all(r["test_f1"]["A"] >= 60 for r in rows if r["category"] == "gene")  # old gene@13 rows replaced
     assert len(rows) == 15
     assert [p["runs"] for p in parts] == [["disease@13"], ["gene@13", "gene@14"]]
+
+
+def test_layer_sliced_results_of_two_seeds_written_one_after_the_other_are_merged(tmp_path, monkeypatch):
+    monkeypatch.setattr(lsb, "RESULTS", tmp_path)
+    monkeypatch.setattr(lsb, "plot", lambda report, path: None)
+    crf = [{"tags": 5, "what": "1 type", "batch": 4, "max_words": 8, "mean_words": 5.0, "viterbi_sent_per_s": 1.0,
+            "forward_backward_sent_per_s": 1.0, "nll_backward_sent_per_s": 1.0}]
+    for seed, xc in ((13, 50), (14, 60)):
+        rows = _ls_rows("gene", seed, {"xc": xc, "ctrl": xc + 1, "0.5": xc + 2, "1": xc + 3}, 1.0)
+        part = {"command": f"c{seed}", "wall_s": 60.0, "threads": 1, "runs": [f"gene@{seed}"]}
+        report = {"profile": "quick", "machine": "m", "threads": 1, "settings": {"batch_size": 16, "steps": 4},
+                  "rows": rows, "data": [], "parts": [part], "crf_throughput": crf, "wall_s": 60.0}
+        with lsb.results_lock(tmp_path / "x.lock"):
+            lsb.write_results(report, "x", rows, [], part, merge=True)
+    saved = json.loads((tmp_path / "x.json").read_text())
+    assert saved["seeds"] == [13, 14] and saved["wall_s"] == 120.0
+    assert [p["runs"] for p in saved["parts"]] == [["gene@13"], ["gene@14"]]
+    assert "gene/A: MTL-LS with r chosen on dev (per seed: 1, 1) 58.00 ± 7.07" in saved["findings"][0]
+    assert "| gene | MTL-XC | 6/6 | 2 | A 55.00 ± 7.07, B 55.00 ± 7.07 |" in (tmp_path / "x.md").read_text()
