@@ -35,7 +35,7 @@ On CUDA the clocks are read after `torch.cuda.synchronize`.
    all: the SRU-NER spec's AdamW (encoder / head learning rates, betas, eps, weight decay) with both
    rates multiplied by `--warmup-lr-scale`, as sru_speed does; clipping 1.0 (`sru_speed.train_step`).
    Each model's test F1 afterwards (NCBI-disease/Disease spans, exact match, fraction) is reported for
-   information only: 120 steps is far from a trained model.
+   information only: a few hundred steps is far from a trained model.
 2. Inference: the same test sentences for every model, end to end: tokenization, length sorting
    (each family sorts inside `predict_spans`; the baseline's `length_sorted_batches` is timed too),
    batches of `--batch-size`, forward, decoding into spans. `--repeats` passes, round-robin over the
@@ -43,7 +43,8 @@ On CUDA the clocks are read after `torch.cuda.synchronize`.
    sentences/s and the ratio family / token classification. On a shared machine the absolute numbers
    are noisy; the interleaved ratios are the meaningful ones.
 
-Profiles: `quick` (all 940 test sentences, warm-up 120 steps of 16 at 3x the spec LRs, 3 repeats,
+Profiles: `quick` (all 940 test sentences, warm-up 300 steps of 16 (SRU-NER emits its first mentions
+after about 150) at 3x the spec LRs, 3 repeats,
 batch 32, 2 threads), `smoke` (40 seeded test sentences, 3 warm-up steps of 8, 1 repeat, batch 16,
 1 thread) and `full` (for a GPU and a biomedical encoder given with `--encoder`: all test sentences,
 warm-up 1000 steps of 32 at the spec LRs (`--warmup-lr-scale` 1: about 6 epochs of the 5,424 train
@@ -105,7 +106,7 @@ class Profile:
 
 
 PROFILES = {
-    "quick": Profile(sentences=None, warmup_steps=120, train_batch_size=16, repeats=3, batch_size=32, threads=2),
+    "quick": Profile(sentences=None, warmup_steps=300, train_batch_size=16, repeats=3, batch_size=32, threads=2),
     "smoke": Profile(sentences=40, warmup_steps=3, train_batch_size=8, repeats=1, batch_size=16, threads=1),
     "full": Profile(sentences=None, warmup_steps=1000, train_batch_size=32, repeats=5, batch_size=64,
                     threads=None, warmup_lr_scale=1.0),
