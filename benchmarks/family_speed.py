@@ -22,11 +22,12 @@ Models (all built on the same encoder; helpers shared with `benchmarks.sru_speed
   corpora (NCBI-disease + BC5CDR Disease, `task_grouping="shared"`; a shared CRF needs identical
   types, see configuration_layer_sliced_crf); Viterbi + forward-backward span scores at inference.
 * baseline `AutoModelForTokenClassification` (11 BIO labels of the four-corpus label space):
-  `tc_predict_tags` (`sru_speed.tc_predict` on the model's device) on `sru_speed.length_sorted_batches`,
-  argmax at each word's first sub-word, BIO tags turned into spans.
+  `sru_speed.tc_predict` (on the model's device) on `sru_speed.length_sorted_batches`, argmax at each
+  word's first sub-word, BIO tags turned into spans.
 
 Device: `--device` (default: cuda when available, else cpu). Every model is moved there, every collated
-warm-up batch too; each family's `predict_spans` moves its own inputs, the baseline's helper likewise.
+warm-up batch too (once, in `warm_up`); each family's `predict_spans` and `tc_predict` move their own
+inputs.
 On CUDA the clocks are read after `torch.cuda.synchronize`.
 
 1. Warm-up: every model (baseline included) is trained for `--warmup-steps` batches of
@@ -84,6 +85,7 @@ from benchmarks.sru_speed import (
     sru_model,
     tc_collate,
     tc_model,
+    tc_predict,
     train_step,
 )
 
@@ -145,38 +147,10 @@ def bio_ids_to_spans(tag_ids: list[int]) -> list[dict]:
     return spans
 
 
-def model_device(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
-def tc_collate_on_device(model: torch.nn.Module, tokenizer, examples: list[dict]) -> dict:
-    """`sru_speed.tc_collate` with its tensors on the baseline model's device."""
-    return to_device(tc_collate(tokenizer, examples), model_device(model))
-
-
-def tc_predict_tags(model: torch.nn.Module, tokenizer, sentences: list[list[str]],
-                    batches: list[list[int]]) -> list[list[int]]:
-    """`sru_speed.tc_predict` on the model's device: tokenize, move the inputs there, forward, argmax at
-    each word's first sub-word; the tags come back to the CPU as lists."""
-    from biomtl.modeling.subwords import encode_words
-
-    device = model_device(model)
-    model.eval()
-    out: list[list[int]] = [[] for _ in sentences]
-    with torch.inference_mode():
-        for idx in batches:
-            enc = encode_words(tokenizer, [sentences[i] for i in idx])
-            logits = model(**to_device(enc.inputs, device)).logits
-            tags = logits.argmax(-1).gather(1, enc.first_subword.to(device)).tolist()
-            for b, i in enumerate(idx):
-                out[i] = tags[b][: enc.num_words[b]]
-    return out
-
-
 def tc_predict_spans(model, tokenizer, sentences: list[list[str]], batch_size: int) -> list[list[dict]]:
-    """The baseline end to end: length-sorted batches, `tc_predict_tags`, BIO tags -> spans."""
+    """The baseline end to end: length-sorted batches, `tc_predict` (on the model's device), BIO tags -> spans."""
     batches = length_sorted_batches(tokenizer, sentences, batch_size)
-    return [bio_ids_to_spans(tags) for tags in tc_predict_tags(model, tokenizer, sentences, batches)]
+    return [bio_ids_to_spans(tags) for tags in tc_predict(model, tokenizer, sentences, batches)]
 
 
 def tc_groups(model) -> dict[str, list[torch.nn.Parameter]]:
@@ -210,8 +184,7 @@ def build_models(encoder: str, tok, mrc_heads: list[str] | None, seed: int,
               ls.parameter_groups(), lambda b: ls.collate(b, tok),
               lambda s, bs: ls.predict_spans(s, tok, batch_size=bs)),
         Entry(BASELINE, "AutoModelForTokenClassification", f"{four}; {len(BIO_LABELS)} BIO labels", tc,
-              tc_groups(tc), lambda b: tc_collate_on_device(tc, tok, b),
-              lambda s, bs: tc_predict_spans(tc, tok, s, bs)),
+              tc_groups(tc), lambda b: tc_collate(tok, b), lambda s, bs: tc_predict_spans(tc, tok, s, bs)),
     ]
 
 
@@ -233,7 +206,7 @@ def warm_up(entry: Entry, batches: list[list[dict]], recipe, lr_scale: float, lo
     """Train `entry` on the given batches; seconds, median step time and the last batch's loss. Every
     collated batch is moved to the model's device; on CUDA a step's time includes its synchronisation."""
     opt = warmup_optimizer(entry, recipe, lr_scale)
-    device = model_device(entry.model)
+    device = entry.model.device
     steps, t0 = [], time.perf_counter()
     collated = None
     for k, exs in enumerate(batches):

@@ -567,6 +567,36 @@ def merge_runs(old: dict, new_rows: list[dict], part: dict) -> tuple[list[dict],
     return rows, parts + [part]
 
 
+@contextlib.contextmanager
+def results_lock(path: Path):
+    """An exclusive lock around the read-merge-write of a results file."""
+    import fcntl
+
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def write_results(report: dict, stem: str, rows: list[dict], data_log: list[dict], part: dict, merge: bool) -> None:
+    """results/<stem>.json / .md / .png; with `merge`, this run's (category, seed) rows are merged into the
+    existing file (see `merge_runs`)."""
+    if merge and (RESULTS / f"{stem}.json").is_file():
+        old = json.loads((RESULTS / f"{stem}.json").read_text())
+        report["rows"], report["parts"] = merge_runs(old, rows, part)
+        known = {(d["category"], d["corpus"]) for d in data_log}
+        report["data"] = [d for d in old.get("data", []) if (d["category"], d["corpus"]) not in known] + data_log
+        report["seeds"] = sorted({r["seed"] for r in report["rows"]})
+        report["findings"] = findings(report["rows"])
+    report["wall_s"] = sum(p["wall_s"] for p in report["parts"])  # all runs behind the rows, together
+    (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2))
+    (RESULTS / f"{stem}.md").write_text(markdown(report))
+    if report["rows"]:
+        plot(report, RESULTS / f"{stem}.png")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -629,36 +659,6 @@ def main(argv: list[str] | None = None) -> int:
         write_results(report, stem, rows, data_log, part, merge=args.keep_other_runs)
     print(markdown(report))
     return 0
-
-
-@contextlib.contextmanager
-def results_lock(path: Path):
-    """An exclusive lock around the read-merge-write of a results file."""
-    import fcntl
-
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def write_results(report: dict, stem: str, rows: list[dict], data_log: list[dict], part: dict, merge: bool) -> None:
-    """results/<stem>.json / .md / .png; with `merge`, this run's (category, seed) rows are merged into the
-    existing file (see `merge_runs`)."""
-    if merge and (RESULTS / f"{stem}.json").is_file():
-        old = json.loads((RESULTS / f"{stem}.json").read_text())
-        report["rows"], report["parts"] = merge_runs(old, rows, part)
-        known = {(d["category"], d["corpus"]) for d in data_log}
-        report["data"] = [d for d in old.get("data", []) if (d["category"], d["corpus"]) not in known] + data_log
-        report["seeds"] = sorted({r["seed"] for r in report["rows"]})
-        report["findings"] = findings(report["rows"])
-    report["wall_s"] = sum(p["wall_s"] for p in report["parts"])  # all runs behind the rows, together
-    (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2))
-    (RESULTS / f"{stem}.md").write_text(markdown(report))
-    if report["rows"]:
-        plot(report, RESULTS / f"{stem}.png")
 
 
 if __name__ == "__main__":

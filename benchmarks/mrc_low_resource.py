@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import random
@@ -52,7 +51,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import default_device, device_label, synchronize, to_device  # noqa: F401 (re-exported)
+from .common import default_device, device_label, synchronize, to_device
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CORPUS = "NCBI-disease"
@@ -82,13 +81,14 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 
 def steps_for_epochs(epochs: float, n_sentences: int, batch_size: int) -> int:
-    """Optimisation steps for `epochs` passes over `n_sentences` in batches of `batch_size`:
-    ceil(epochs * n_sentences / batch_size) (rounded to 1e-9 first, so that float noise in `epochs`
-    never adds a step)."""
+    """Optimisation steps for `epochs` passes over `n_sentences` in batches of `batch_size`
+    (`biomtl.modeling.lscrf_recipe.steps_for_epochs`), refusing an empty budget."""
+    from biomtl.modeling.lscrf_recipe import steps_for_epochs as recipe_steps
+
     if epochs <= 0 or n_sentences <= 0 or batch_size <= 0:
         raise ValueError(f"need positive epochs, sentences and batch size, got {epochs}, {n_sentences}, "
                          f"{batch_size}")
-    return max(1, math.ceil(round(epochs * n_sentences / batch_size, 9)))
+    return recipe_steps(n_sentences, epochs, batch_size)
 
 
 def run_steps(args: argparse.Namespace, n_sentences: int) -> int:

@@ -146,16 +146,18 @@ def length_sorted_batches(tokenizer, sentences: list[list[str]], batch_size: int
 
 
 def tc_predict(model, tokenizer, sentences, batches) -> list[list[int]]:
-    """Token-classification inference with the same batches: tokenize, forward, argmax per first sub-word."""
+    """Token-classification inference with the same batches: tokenize, forward, argmax per first sub-word
+    (inputs moved to the model's device, tags back as lists)."""
     from biomtl.modeling.subwords import encode_words
 
     model.eval()
+    device = model.device
     out: list[list[int]] = [[] for _ in sentences]
     with torch.inference_mode():
         for idx in batches:
             enc = encode_words(tokenizer, [sentences[i] for i in idx])
-            logits = model(**enc.inputs).logits
-            tags = logits.argmax(-1).gather(1, enc.first_subword).tolist()
+            logits = model(**{k: v.to(device) for k, v in enc.inputs.items()}).logits
+            tags = logits.argmax(-1).gather(1, enc.first_subword.to(device)).tolist()
             for b, i in enumerate(idx):
                 out[i] = tags[b][: enc.num_words[b]]
     return out

@@ -190,7 +190,9 @@ def task_batches(examples_by_task: dict[str, list], batch_size: int, num_batches
 
 
 def steps_for_epochs(num_examples: int, epochs: float, batch_size: int) -> int:
-    return max(1, math.ceil(num_examples * epochs / batch_size))
+    """ceil(epochs * num_examples / batch_size), at least 1; rounded to 1e-9 first so that float noise
+    in a fractional `epochs` never adds a step."""
+    return max(1, math.ceil(round(num_examples * epochs / batch_size, 9)))
 
 
 def train_run(model, batches: Iterator[dict], total_steps: int, recipe: TrainingRecipe,

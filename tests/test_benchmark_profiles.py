@@ -10,7 +10,7 @@ import importlib
 import pytest
 import torch
 
-from benchmarks import family_speed, mrc_low_resource
+from benchmarks import common, family_speed, mrc_low_resource
 from benchmarks import run as bench_run
 
 PROFILED = [e.name for e in bench_run.EXPERIMENTS if e.profiles]
@@ -132,20 +132,20 @@ def test_to_device_moves_tensors_and_keeps_everything_else():
     ids = torch.arange(6).reshape(2, 3)
     mask = torch.ones(2, 3, dtype=torch.bool)
     batch = {"input_ids": ids, "labels": None, "num": 3, "name": "x", "mask": mask}
-    out = mrc_low_resource.to_device(batch, "meta")
+    out = common.to_device(batch, "meta")
     assert out["input_ids"].device.type == "meta" and out["mask"].device.type == "meta"
     assert out["input_ids"].shape == (2, 3) and out["mask"].dtype == torch.bool
     assert out["labels"] is None and out["num"] == 3 and out["name"] == "x"
     assert batch["input_ids"] is ids and ids.device.type == "cpu"  # the input is left as it was
-    same = mrc_low_resource.to_device(batch, "cpu")
+    same = common.to_device(batch, "cpu")
     assert same["input_ids"] is ids  # already there: no copy
-    assert family_speed.to_device is mrc_low_resource.to_device
+    assert family_speed.to_device is common.to_device is mrc_low_resource.to_device
 
 
 def test_default_device_follows_cuda_availability():
     expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert mrc_low_resource.default_device() == expected
-    assert mrc_low_resource.device_label("cpu") == "cpu"
+    assert common.default_device() == expected
+    assert common.device_label("cpu") == "cpu"
 
 
 def test_family_speed_full_profile():
@@ -174,24 +174,22 @@ def test_family_speed_markdown_names_a_gpu_and_keeps_cpu_wording():
 def test_token_classification_helpers_follow_the_model_device(tiny_encoder_dir):
     """The baseline's collate and predict helpers put their tensors where the model is (CPU here; the
     same code moves them to CUDA on a GPU machine)."""
-    from benchmarks.sru_speed import load_tokenizer, tc_model
+    from benchmarks.sru_speed import length_sorted_batches, load_tokenizer, tc_collate, tc_model, tc_predict
 
     model = tc_model(str(tiny_encoder_dir), seed=0)
     tok = load_tokenizer(str(tiny_encoder_dir))
     examples = [{"tokens": ["Familial", "breast", "cancer", "."], "corpus": "NCBI-disease",
                  "spans": [{"start": 1, "end": 3, "label": "NCBI-disease/Disease"}]},
                 {"tokens": ["No", "disease"], "spans": [], "corpus": "NCBI-disease"}]
-    batch = family_speed.tc_collate_on_device(model, tok, examples)
-    assert all(v.device == family_speed.model_device(model) for v in batch.values())
+    batch = common.to_device(tc_collate(tok, examples), model.device)  # what warm_up does
+    assert all(v.device == model.device for v in batch.values())
     spans = family_speed.tc_predict_spans(model, tok, [e["tokens"] for e in examples], batch_size=1)
     assert len(spans) == 2 and all(isinstance(s, list) for s in spans)
-    # the device-aware copy gives what sru_speed.tc_predict gives on the CPU
-    from benchmarks.sru_speed import length_sorted_batches, tc_predict
-
+    # the baseline's spans are sru_speed.tc_predict's tags (one implementation, device-aware) as spans
     sentences = [e["tokens"] for e in examples]
     batches = length_sorted_batches(tok, sentences, 1)
     expected = tc_predict(model, tok, sentences, batches)
-    assert family_speed.tc_predict_tags(model, tok, sentences, batches) == expected
+    assert spans == [family_speed.bio_ids_to_spans(t) for t in expected]
 
 
 def test_family_speed_full_resolves_its_settings_without_running(tmp_path, monkeypatch):
@@ -220,4 +218,4 @@ def test_family_speed_full_resolves_its_settings_without_running(tmp_path, monke
     with pytest.raises(Stop):
         family_speed.main(["--smoke", "--threads", str(threads), "--warmup-lr-scale", "2"])
     assert (seen["profile_name"], seen["threads"], seen["warmup_lr_scale"]) == ("smoke", threads, 2.0)
-    assert seen["device"] == mrc_low_resource.default_device()
+    assert seen["device"] == common.default_device()
