@@ -234,6 +234,19 @@ def warm_up(entry: Entry, batches: list[list[dict]], recipe, lr_scale: float, lo
 # ------------------------------------------------------------------------------------------------
 
 
+def verdict(result: dict) -> list[str]:
+    """The ratios, and whether SRU-NER stays "within a small factor" of token classification (at least
+    half its speed, the SRU-NER issue's target)."""
+    rows = [r for r in result.get("rows", []) if r.get("ratio_vs_token_classification") is not None]
+    lines = ["; ".join(f"{r['model']}: {r['ratio_vs_token_classification']:.2f}x token classification"
+                       for r in rows)]
+    sru = next((r["ratio_vs_token_classification"] for r in rows if r["model"] == "SRU-NER"), None)
+    if sru is not None:
+        lines.append(f"SRU-NER at {sru:.2f}x: " + ("reproduced (at least 0.5x token classification)."
+                                                    if sru >= 0.5 else "NOT reproduced (below 0.5x)."))
+    return lines
+
+
 def markdown(result: dict) -> str:
     m, s = result["meta"], result["settings"]
     mach = m["machine"]

@@ -91,15 +91,9 @@ def verdict_lines(exp: Experiment, result: dict) -> list[str]:
         return list(result["findings"])
     if result.get("trend"):
         return [result["trend"]]
-    if exp.name == "family_speed":
-        rows = [r for r in result.get("rows", []) if r.get("ratio_vs_token_classification") is not None]
-        lines = ["; ".join(f"{r['model']}: {r['ratio_vs_token_classification']:.2f}x token classification"
-                           for r in rows)]
-        sru = next((r["ratio_vs_token_classification"] for r in rows if r["model"] == "SRU-NER"), None)
-        if sru is not None:  # "a small factor": at least half the speed (the SRU-NER issue's target)
-            lines.append(f"SRU-NER at {sru:.2f}x: " + ("reproduced (at least 0.5x token classification)."
-                                                        if sru >= 0.5 else "NOT reproduced (below 0.5x)."))
-        return lines
+    module = importlib.import_module(f"benchmarks.{exp.name}")
+    if hasattr(module, "verdict"):  # computed from the stored result by the experiment's own module
+        return module.verdict(result)
     return []
 
 

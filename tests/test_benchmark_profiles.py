@@ -219,3 +219,15 @@ def test_family_speed_full_resolves_its_settings_without_running(tmp_path, monke
         family_speed.main(["--smoke", "--threads", str(threads), "--warmup-lr-scale", "2"])
     assert (seen["profile_name"], seen["threads"], seen["warmup_lr_scale"]) == ("smoke", threads, 2.0)
     assert seen["device"] == common.default_device()
+
+
+def test_family_speed_verdict_judges_the_sru_ratio_and_the_report_uses_it():
+    rows = [{"model": "SRU-NER", "ratio_vs_token_classification": 0.81},
+            {"model": "token classification", "ratio_vs_token_classification": 1.0}]
+    lines = family_speed.verdict({"rows": rows})
+    assert lines[0] == "SRU-NER: 0.81x token classification; token classification: 1.00x token classification"
+    assert lines[1].startswith("SRU-NER at 0.81x: reproduced")
+    rows[0]["ratio_vs_token_classification"] = 0.4
+    assert "NOT reproduced" in family_speed.verdict({"rows": rows})[1]
+    assert bench_run.verdict_lines(bench_run.BY_NAME["family_speed"], {"rows": rows}) == family_speed.verdict(
+        {"rows": rows})
