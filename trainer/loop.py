@@ -367,6 +367,10 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
             from .hub import push_to_hub
 
             print(push_to_hub(out / "best", cfg.push_to_hub))
+    # every rank reaches the process-group teardown together: a rank that tore gloo down while the
+    # main process was still writing results sometimes aborted ("terminate called without an active
+    # exception") after a successful run
+    accelerator.wait_for_everyone()
     accelerator.end_training()
     return results
 
