@@ -221,8 +221,7 @@ def train_and_score(model, tok, train_by_task, eval_sets, prof: Profile, seed: i
 
     n_train = sum(len(v) for v in train_by_task.values())
     if prof.paper_recipe:
-        recipe = TrainingRecipe.from_config(model.config, learning_rate=prof.learning_rate,
-                                            batch_size=prof.batch_size, seed=seed)
+        recipe = TrainingRecipe(learning_rate=prof.learning_rate, batch_size=prof.batch_size, seed=seed)
     else:
         recipe = TrainingRecipe(stage_a_epochs=prof.steps * prof.batch_size / n_train, continuation_runs=0,
                                 save_steps=prof.steps, keep_last_checkpoints=1, learning_rate=prof.learning_rate,

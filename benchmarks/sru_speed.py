@@ -126,13 +126,20 @@ def tc_model(encoder: str, seed: int = 42):
     return AutoModelForTokenClassification.from_pretrained(encoder, num_labels=len(BIO_LABELS))
 
 
+def spec_optim() -> dict:
+    """The SRU-NER spec's optimiser settings (§11): the family's `paper` recipe."""
+    from biomtl.trainer.config import family_recipe
+
+    return family_recipe("sru_ner", "paper")["optim"]
+
+
 def optimizer_for(model, sru: bool):
     if sru:
         g = model.parameter_groups()
-        c = model.config
-        return torch.optim.AdamW([{"params": g["encoder"], "lr": c.encoder_learning_rate},
-                                  {"params": g["head"], "lr": c.head_learning_rate}],
-                                 betas=tuple(c.adam_betas), eps=c.adam_epsilon, weight_decay=c.weight_decay)
+        c = spec_optim()
+        return torch.optim.AdamW([{"params": g["encoder"], "lr": c["encoder_lr"]},
+                                  {"params": g["head"], "lr": c["head_lr"]}],
+                                 betas=tuple(c["betas"]), eps=c["eps"], weight_decay=c["encoder_weight_decay"])
     return torch.optim.AdamW(model.parameters(), lr=2e-5, betas=(0.9, 0.98), eps=1e-6, weight_decay=1e-3)
 
 

@@ -29,8 +29,6 @@ TASK_KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 SUBWORD_MODES = ("first", "x_label")
 PHASE2_MODES = ("joint", "frozen", "independent")
 CRF_REDUCTIONS = ("mean", "sum", "token_mean")
-LAYER_DECAY_IMPLS = ("lr", "grad_scale")
-CONTINUATION_MODES = ("independent", "sequential")
 #: Layer-stack attribute paths by encoder model_type (spec §5); others default to "encoder.layer".
 LAYER_PATHS = {"xlnet": "layer"}
 
@@ -129,11 +127,10 @@ class LayerSlicedCRFConfig(PretrainedConfig):
             (reference preprocessing; off by default, one sentence per sequence).
         category, phase2_mode ("joint" | "frozen" | "independent"), init_encoder,
             init_xc_checkpoint: provenance; `phase2_mode="frozen"` also freezes the shared block.
-        learning_rate, layer_decay, layer_decay_impl ("lr" | "grad_scale"), adam_epsilon,
-            weight_decay, max_grad_norm, warmup_steps, batch_size, stage_a_epochs,
-            continuation_runs, continuation_epochs, continuation_mode ("independent" |
-            "sequential"), save_steps, keep_last_checkpoints, task_sampling_temperature: the
-            "30 + 3x30" training recipe (§8, §9; see lscrf_recipe.py).
+
+    The optimisation settings (§8: learning rate, layer-wise decay, schedule, epochs, the MTL-XC ->
+    MTL-LS phases) are not model configuration: they are the family's training recipes
+    (`LayerSlicedXLNetCRF.training_recipes`), read by `biomtl train`.
     """
 
     model_type = "layer_sliced_crf"
@@ -163,21 +160,6 @@ class LayerSlicedCRFConfig(PretrainedConfig):
         phase2_mode: str = "joint",
         init_encoder: str | None = None,
         init_xc_checkpoint: str | None = None,
-        learning_rate: float = 3e-5,
-        layer_decay: float = 0.9,
-        layer_decay_impl: str = "lr",
-        adam_epsilon: float = 1e-6,
-        weight_decay: float = 0.0,
-        max_grad_norm: float = 1.0,
-        warmup_steps: int = 0,
-        batch_size: int = 24,
-        stage_a_epochs: int = 30,
-        continuation_runs: int = 3,
-        continuation_epochs: int = 30,
-        continuation_mode: str = "independent",
-        save_steps: int = 300,
-        keep_last_checkpoints: int = 5,
-        task_sampling_temperature: float = 1.0,
         **kwargs,
     ):
         if encoder_config is None:
@@ -231,21 +213,6 @@ class LayerSlicedCRFConfig(PretrainedConfig):
         self.phase2_mode = phase2_mode
         self.init_encoder = init_encoder
         self.init_xc_checkpoint = init_xc_checkpoint
-        self.learning_rate = float(learning_rate)
-        self.layer_decay = float(layer_decay)
-        self.layer_decay_impl = layer_decay_impl
-        self.adam_epsilon = float(adam_epsilon)
-        self.weight_decay = float(weight_decay)
-        self.max_grad_norm = float(max_grad_norm)
-        self.warmup_steps = int(warmup_steps)
-        self.batch_size = int(batch_size)
-        self.stage_a_epochs = int(stage_a_epochs)
-        self.continuation_runs = int(continuation_runs)
-        self.continuation_epochs = int(continuation_epochs)
-        self.continuation_mode = continuation_mode
-        self.save_steps = int(save_steps)
-        self.keep_last_checkpoints = int(keep_last_checkpoints)
-        self.task_sampling_temperature = float(task_sampling_temperature)
         # derived fields are recomputed, never trusted from a saved file
         for derived in ("task_labels", "corpus_types", "entity_types", "slicing_rate"):
             kwargs.pop(derived, None)
@@ -302,8 +269,6 @@ class LayerSlicedCRFConfig(PretrainedConfig):
         choice("subword_mode", self.subword_mode, SUBWORD_MODES)
         choice("crf_reduction", self.crf_reduction, CRF_REDUCTIONS)
         choice("phase2_mode", self.phase2_mode, PHASE2_MODES)
-        choice("layer_decay_impl", self.layer_decay_impl, LAYER_DECAY_IMPLS)
-        choice("continuation_mode", self.continuation_mode, CONTINUATION_MODES)
         if len(set(self.tasks)) != len(self.tasks):
             raise ValueError(f"tasks must be unique, got {self.tasks}")
         keys = list(self.task_keys.values())
@@ -334,8 +299,6 @@ class LayerSlicedCRFConfig(PretrainedConfig):
             raise ValueError(f"max_seq_length must be >= 8, got {self.max_seq_length}")
         if self.window_overlap < 0:
             raise ValueError(f"window_overlap must be >= 0, got {self.window_overlap}")
-        if not 0.0 < self.layer_decay <= 1.0:
-            raise ValueError(f"layer_decay must be in (0, 1], got {self.layer_decay}")
 
 
 LayerSlicedCRFConfig.register_for_auto_class()

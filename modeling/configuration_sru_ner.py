@@ -63,9 +63,9 @@ class SruNerConfig(PretrainedConfig):
         batch_dependent_stopping: reference inference loop (global cap `ceil(1.5 Q_max)`, batch stops
             when every sentence passed sigma(EOA) > 0.5; results depend on batch peers). Recommended
             False: per-sentence stop at argmax EOA and per-sentence cap (§8.4).
-        encoder_learning_rate / head_learning_rate / weight_decay / encoder_warmup_epochs /
-        head_warmup_epochs / adam_betas / adam_epsilon / max_grad_norm / batch_size / max_epochs /
-        early_stopping_patience / seed: the optimisation settings of spec §11 (read by the trainer).
+
+    The optimisation settings (spec §11) are not model configuration: they are the family's
+    training recipes (`SruNerForTokenActions.training_recipes`), read by `biomtl train`.
     """
 
     model_type = "sru_ner"
@@ -102,18 +102,6 @@ class SruNerConfig(PretrainedConfig):
     strict_last_word_bound: bool = False
     legacy_position_quirks: bool = False
     batch_dependent_stopping: bool = False
-    encoder_learning_rate: float = 2e-5
-    head_learning_rate: float = 3e-4
-    weight_decay: float = 1e-3
-    encoder_warmup_epochs: float = 1.0
-    head_warmup_epochs: float = 0.5
-    adam_betas: list | None = None
-    adam_epsilon: float = 1e-6
-    max_grad_norm: float = 1.0
-    batch_size: int = 16
-    max_epochs: int = 100
-    early_stopping_patience: int = 30
-    seed: int = 42
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -133,8 +121,6 @@ class SruNerConfig(PretrainedConfig):
         self.corpus_order = list(corpus_types)
         self.type_names = names
         self.type_dataset = [c for c, ts in corpus_types.items() for _ in ts]
-        if self.adam_betas is None:
-            self.adam_betas = [0.9, 0.98]
         if self.loss_reduction not in ("rows", "sentences"):
             raise ValueError(f"loss_reduction must be 'rows' or 'sentences', got {self.loss_reduction!r}")
         for field in ("latent_multiplier", "half_context", "max_tokens", "stop_check_interval"):

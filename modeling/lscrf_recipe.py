@@ -67,14 +67,6 @@ class TrainingRecipe:
         if self.keep_last_checkpoints < 1 or self.save_steps < 1:
             raise ValueError("keep_last_checkpoints and save_steps must be >= 1")
 
-    @classmethod
-    def from_config(cls, config, **overrides) -> TrainingRecipe:
-        """The recipe stored in a `LayerSlicedCRFConfig` (every hyper-parameter lives in the config)."""
-        names = [f for f in cls.__dataclass_fields__ if f != "seed"]
-        values = {n: getattr(config, n) for n in names if hasattr(config, n)}
-        values.update(overrides)
-        return cls(**values)
-
     def with_changes(self, **changes) -> TrainingRecipe:
         return replace(self, **changes)
 

@@ -161,6 +161,37 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
     _supports_sdpa = True
     _tied_weights_keys: dict = {}
 
+    #: Training recipes, read by `biomtl train` (`recipe: default | mtl_ls | paper`; trainer/config.py
+    #: lays the chosen one under the user's config). "default" (one phase: STL, or MTL-XC with
+    #: `model.overrides.task_grouping: shared`) suits the small embedded encoder and was chosen on
+    #: NCBI-disease dev F1 (BENCHMARKS.md, "Recipes"). "mtl_ls" is the hierarchical schedule of §7.4:
+    #: phase 1 MTL-XC (one shared head), phase 2 MTL-LS with the bottom round(r*n) layers from phase 1
+    #: and the upper layers from the pretrained encoder (`phases.1.overrides.slicing_rate`), Adam
+    #: without warm-up and with layer-wise decay, a fresh optimiser per phase. "paper" is §8's STL
+    #: run (lr 3e-5, decay 0.9, no warm-up, 30 epochs).
+    _OPTIM = {"encoder_lr": 2e-4, "head_lr": 1e-3, "encoder_weight_decay": 0.01, "head_weight_decay": 0.01,
+              "encoder_warmup_epochs": 0.3, "head_warmup_epochs": 0.3, "schedule": "linear",
+              "betas": [0.9, 0.999], "eps": 1e-8, "max_grad_norm": 1.0}
+    training_recipes = {
+        "default": {"epochs": 3, "batch_size": 32, "sampling": "proportional", "early_stopping_patience": 1,
+                    "optim": dict(_OPTIM), "model": {"overrides": {"crf_reduction": "mean"}}},
+        "mtl_ls": {
+            "batch_size": 32, "sampling": "proportional", "early_stopping_patience": 1,
+            "optim": {**_OPTIM, "encoder_warmup_epochs": 0.0, "head_warmup_epochs": 0.0, "layerwise_lr_decay": 0.9},
+            "model": {"overrides": {"crf_reduction": "mean"}},
+            "phases": [
+                {"name": "mtl_xc", "epochs": 1.5, "start": "encoder", "overrides": {"task_grouping": "shared"}},
+                {"name": "mtl_ls", "epochs": 1.5, "start": "previous",
+                 "overrides": {"task_grouping": "corpus", "slicing_rate": 0.5}},
+            ],
+        },
+        "paper": {"epochs": 30, "batch_size": 24, "sampling": "proportional", "early_stopping_patience": None,
+                  "optim": {"encoder_lr": 3e-5, "head_lr": 3e-5, "encoder_weight_decay": 0.0, "head_weight_decay": 0.0,
+                            "encoder_warmup_epochs": 0.0, "head_warmup_epochs": 0.0, "schedule": "linear",
+                            "layerwise_lr_decay": 0.9, "betas": [0.9, 0.999], "eps": 1e-6, "max_grad_norm": 1.0},
+                  "model": {"overrides": {"crf_reduction": "mean"}}},
+    }
+
     def __init__(self, config: LayerSlicedCRFConfig):
         super().__init__(config)
         self.encoder = AutoModel.from_config(config.encoder_config)
@@ -637,10 +668,10 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
                 groups["encoder" if name.startswith("encoder.") else "head"].append(p)
         return groups
 
-    def layer_lr_scale(self, name: str, layer_decay: float | None = None) -> tuple[str, float]:
+    def layer_lr_scale(self, name: str, layer_decay: float) -> tuple[str, float]:
         """(group name, learning-rate factor) of a parameter under layer-wise decay rho (spec §8):
         heads 1, layer i (shared or any task copy) rho^(n-1-i), embeddings rho^n."""
-        rho = self.config.layer_decay if layer_decay is None else layer_decay
+        rho = layer_decay
         n = self.config.num_layers
         if not name.startswith("encoder."):
             return "head", 1.0
@@ -649,15 +680,11 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
             return "embeddings", rho ** n
         return f"layer_{i}", rho ** (n - 1 - i)
 
-    def layerwise_lr_groups(self, base_lr: float | None = None, weight_decay: float | None = None,
-                            layer_decay: float | None = None) -> list[dict]:
-        """torch.optim parameter groups with true per-group learning rates (layer-wise decay, §8);
-        `base_lr`, `weight_decay`, `layer_decay` default to the config's values.
+    def layerwise_lr_groups(self, base_lr: float, weight_decay: float = 0.0, layer_decay: float = 1.0) -> list[dict]:
+        """torch.optim parameter groups with true per-group learning rates (layer-wise decay, §8).
 
         Each group: {"name", "params", "lr", "lr_scale", "weight_decay"}; frozen parameters are left out.
         """
-        base_lr = self.config.learning_rate if base_lr is None else base_lr
-        weight_decay = self.config.weight_decay if weight_decay is None else weight_decay
         groups: dict[str, dict] = {}
         for name, p in self.named_parameters():
             if not p.requires_grad:
@@ -669,10 +696,10 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
         return list(groups.values())
 
     @torch.no_grad()
-    def scale_gradients_by_layer_(self, layer_decay: float | None = None) -> None:
+    def scale_gradients_by_layer_(self, layer_decay: float) -> None:
         """Reference-code variant (`layer_decay_impl="grad_scale"`): multiply the gradients of layer i
         by rho^(n-1-i) in place (call after clipping); embeddings and heads are left unscaled."""
-        rho = self.config.layer_decay if layer_decay is None else layer_decay
+        rho = layer_decay
         n = self.config.num_layers
         for name, p in self.named_parameters():
             if p.grad is None or not name.startswith("encoder."):
@@ -742,7 +769,7 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
                     "transformers_version", "model_type", "_name_or_path", "slicing_rate", "corpus_types",
                     "task_labels"}
             kwargs = {k: v for k, v in base.to_dict().items() if k not in skip and not k.startswith("_")}
-            kwargs = {k: v for k, v in kwargs.items() if k in _RECIPE_AND_HEAD_FIELDS}
+            kwargs = {k: v for k, v in kwargs.items() if k in _HEAD_FIELDS}
         kwargs.update(config_kwargs)
         return LayerSlicedCRFConfig(encoder_config=copy.deepcopy(encoder_config), tasks=tasks,
                                     task_types=task_types, task_corpora=task_corpora,
@@ -804,6 +831,23 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
         except (ValueError, RuntimeError) as err:
             raise ValueError(f"pretrained_encoder does not have the MTL-XC model's architecture: {err}") from err
         return model
+
+    @classmethod
+    def from_previous_phase(cls, previous: LayerSlicedXLNetCRF, encoder_name_or_path: str,
+                            corpus_types: dict[str, list[str]], **config_kwargs) -> LayerSlicedXLNetCRF:
+        """The trainer's phase hand-over (`phases.N.start: previous`): MTL-LS from the trained MTL-XC
+        model of the previous phase (`from_mtl_xc`): layers < round(r*n) from it, the upper layers
+        of every task from the pretrained encoder, new heads.
+
+        `phase2_mode="independent"` (one standalone model per task, the authors' per-task runs) is
+        refused here: a `biomtl train` run has one `best/` model. Use "joint" (default; the shared
+        block is trained by every task) or "frozen"; a per-task model comes from `export_task`.
+        """
+        if config_kwargs.get("phase2_mode", "joint") == "independent":
+            raise ValueError("phase2_mode='independent' trains one model per task, which does not fit the single "
+                             "best/ model of a biomtl train run; use phase2_mode 'joint' or 'frozen' (export one "
+                             "task's model with LayerSlicedXLNetCRF.export_task)")
+        return cls.from_mtl_xc(previous, encoder_name_or_path, corpus_types, **config_kwargs)
 
     def _rebuilt(self, config: LayerSlicedCRFConfig, sources: dict[str, tuple]) -> LayerSlicedXLNetCRF:
         """A new model for `config` sharing this model's shared block; `sources[task]` = (plain encoder
@@ -880,12 +924,9 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
         return self._rebuilt(config, sources)
 
 
-_RECIPE_AND_HEAD_FIELDS = {
+_HEAD_FIELDS = {
     "layer_path", "tag_scheme", "subword_mode", "crf_reduction", "constrain_transitions", "emission_dropout",
-    "initializer_range", "max_seq_length", "window_overlap", "pack_sentences", "category", "phase2_mode", "learning_rate",
-    "layer_decay", "layer_decay_impl", "adam_epsilon", "weight_decay", "max_grad_norm", "warmup_steps", "batch_size",
-    "stage_a_epochs", "continuation_runs", "continuation_epochs", "continuation_mode", "save_steps",
-    "keep_last_checkpoints", "task_sampling_temperature"}
+    "initializer_range", "max_seq_length", "window_overlap", "pack_sentences", "category", "phase2_mode"}
 
 
 def _rows(x: torch.Tensor | None, rows: torch.Tensor) -> torch.Tensor | None:

@@ -225,6 +225,25 @@ class MrcMultiTaskPreTrainedModel(PreTrainedModel):
 class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
     """See the module docstring. Build a new model with `MrcMultiTaskForNER.from_encoder(...)`."""
 
+    #: Training recipes, read by `biomtl train` (`recipe: default | paper`; trainer/config.py lays the
+    #: chosen one under the user's config). "default" suits the small embedded encoder and was chosen
+    #: on NCBI-disease dev F1 (BENCHMARKS.md, "Recipes"); "paper" is the papers' setting (spec §8:
+    #: batch 32, lr 1e-5, weight decay 0.01, 10 % warm-up then linear decay, 100 epochs).
+    training_recipes = {
+        "default": {
+            "epochs": 3, "batch_size": 16, "sampling": "inverse", "early_stopping_patience": 1,
+            "optim": {"encoder_lr": 1e-4, "head_lr": 1e-3, "encoder_weight_decay": 0.01, "head_weight_decay": 0.01,
+                      "encoder_warmup_epochs": 1.0, "head_warmup_epochs": 0.5, "schedule": "linear",
+                      "betas": [0.9, 0.98], "eps": 1e-6, "max_grad_norm": 1.0},
+        },
+        "paper": {
+            "epochs": 100, "batch_size": 32, "sampling": "proportional", "early_stopping_patience": None,
+            "optim": {"encoder_lr": 1e-5, "head_lr": 1e-5, "encoder_weight_decay": 0.01, "head_weight_decay": 0.01,
+                      "encoder_warmup_epochs": 10.0, "head_warmup_epochs": 10.0, "schedule": "linear",
+                      "betas": [0.9, 0.999], "eps": 1e-8, "max_grad_norm": 1.0},
+        },
+    }
+
     def __init__(self, config: MrcMultiTaskConfig):
         super().__init__(config)
         enc_cfg = config.encoder_config

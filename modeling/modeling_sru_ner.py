@@ -221,6 +221,26 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
     sentences that hit the step cap): nothing is dropped silently.
     """
 
+    #: Training recipes, read by `biomtl train` (`recipe: default | paper`; trainer/config.py lays the
+    #: chosen one under the user's config). "default" suits the small embedded encoder and was chosen
+    #: on NCBI-disease dev F1 (BENCHMARKS.md, "Recipes"); "paper" is spec §11 (large encoders, 100 epochs).
+    training_recipes = {
+        "default": {
+            "epochs": 3, "batch_size": 16, "sampling": "inverse", "early_stopping_patience": 1,
+            "optim": {"encoder_lr": 1e-4, "head_lr": 1e-3, "encoder_weight_decay": 0.01, "head_weight_decay": 0.01,
+                      "encoder_warmup_epochs": 1.0, "head_warmup_epochs": 0.5, "schedule": "linear",
+                      "betas": [0.9, 0.98], "eps": 1e-6, "max_grad_norm": 1.0},
+            "model": {"overrides": {"loss_reduction": "rows"}},
+        },
+        "paper": {
+            "epochs": 100, "batch_size": 16, "sampling": "inverse", "early_stopping_patience": 30,
+            "optim": {"encoder_lr": 2e-5, "head_lr": 3e-4, "encoder_weight_decay": 1e-3, "head_weight_decay": 1e-3,
+                      "encoder_warmup_epochs": 1.0, "head_warmup_epochs": 0.5, "schedule": "linear",
+                      "betas": [0.9, 0.98], "eps": 1e-6, "max_grad_norm": 1.0},
+            "model": {"overrides": {"loss_reduction": "rows"}},
+        },
+    }
+
     def __init__(self, config: SruNerConfig):
         super().__init__(config)
         self.encoder = AutoModel.from_config(config.encoder_config)

@@ -248,10 +248,9 @@ def test_loading_a_checkpoint_that_does_not_match_its_config_fails(tiny_encoder_
 
 # -- §13.6 layer-wise learning rates -----------------------------------------------------------------
 def test_layerwise_lr_groups_follow_the_formula(encoder_dir):
-    model = LayerSlicedXLNetCRF.from_encoder(str(encoder_dir), CORPUS_TYPES, num_shared_layers=1,
-                                             layer_decay=0.8)
+    model = LayerSlicedXLNetCRF.from_encoder(str(encoder_dir), CORPUS_TYPES, num_shared_layers=1)
     n, rho, base = 2, 0.8, 1e-3
-    groups = model.layerwise_lr_groups(base)
+    groups = model.layerwise_lr_groups(base, layer_decay=rho)
     lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
     assert sum(len(g["params"]) for g in groups) == len(lr_of) == len(list(model.parameters()))
     seen_copy = False

@@ -49,12 +49,15 @@ def test_runs_independent_and_sequential():
         TrainingRecipe(continuation_mode="parallel")
 
 
-def test_recipe_reads_the_config(tiny_encoder_dir):
-    model = LayerSlicedXLNetCRF.from_encoder(str(tiny_encoder_dir), DISEASE_TYPES, learning_rate=2e-5,
-                                             save_steps=500, continuation_mode="sequential")
-    recipe = TrainingRecipe.from_config(model.config)
-    assert (recipe.learning_rate, recipe.save_steps, recipe.continuation_mode, recipe.adam_epsilon,
-            recipe.layer_decay, recipe.keep_last_checkpoints) == (2e-5, 500, "sequential", 1e-6, 0.9, 5)
+def test_model_config_carries_no_optimiser_fields(tiny_encoder_dir):
+    """The recipe lives in one place (the family's `training_recipes`), not in config.json."""
+    model = LayerSlicedXLNetCRF.from_encoder(str(tiny_encoder_dir), DISEASE_TYPES)
+    saved = model.config.to_dict()
+    for field in ("learning_rate", "layer_decay", "adam_epsilon", "weight_decay", "batch_size", "stage_a_epochs",
+                  "continuation_runs", "save_steps", "warmup_steps"):
+        assert field not in saved, field
+    with pytest.raises(TypeError):
+        LayerSlicedXLNetCRF.from_encoder(str(tiny_encoder_dir), DISEASE_TYPES, learning_rate=2e-5)
 
 
 def test_optimizer_groups_and_linear_decay(tiny_encoder_dir):
@@ -76,10 +79,10 @@ def test_optimizer_groups_and_linear_decay(tiny_encoder_dir):
 
 
 def test_grad_scale_variant_scales_layer_gradients_only(tiny_encoder_dir):
-    model = LayerSlicedXLNetCRF.from_encoder(str(tiny_encoder_dir), DISEASE_TYPES, layer_decay=0.5)
+    model = LayerSlicedXLNetCRF.from_encoder(str(tiny_encoder_dir), DISEASE_TYPES)
     for p in model.parameters():
         p.grad = torch.ones_like(p)
-    model.scale_gradients_by_layer_()
+    model.scale_gradients_by_layer_(0.5)
     for name, p in model.named_parameters():
         want = 1.0 if ".layer." not in name else {"0": 0.5, "1": 1.0}[name.split(".layer.")[1][0]]
         assert torch.all(p.grad == want), name

@@ -26,7 +26,7 @@ def test_config_overrides_and_errors(tmp_path):
     assert cfg.corpora[1].drops == ["Chemical"]
     with pytest.raises(ValueError, match="unknown field"):
         load_config(f, ["optim.lr=1"])
-    with pytest.raises(ValueError, match="config.epochs: expected int"):
+    with pytest.raises(ValueError, match="config.epochs: expected float"):
         load_config(f, ["epochs=many"])
     with pytest.raises(ValueError, match="KEY=VALUE"):
         load_config(f, ["epochs"])

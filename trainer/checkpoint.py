@@ -144,3 +144,11 @@ def load_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim
     restore_python_rng(state.pop("rng"))
     read_rng(folder, rank)
     return state
+
+
+def peek_state(folder: Path) -> dict[str, Any]:
+    """The trainer state of a checkpoint without restoring anything (e.g. which phase it is in)."""
+    state = json.loads((Path(folder) / "state.json").read_text())
+    state.pop("rng", None)
+    state.setdefault("phase", 0)
+    return state

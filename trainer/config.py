@@ -1,13 +1,21 @@
 """The typed training configuration: dataclasses, loaded from YAML/JSON plus `key=value` overrides.
 
-    biomtl train run.yaml optim.learning_rate=1e-4 corpora.0.max_train_sentences=500 epochs=2
+    biomtl train run.yaml optim.encoder_lr=1e-4 corpora.0.max_train_sentences=500 epochs=2
 
 Override keys are dotted paths; list items are addressed by index; values are parsed as YAML
 scalars (`1e-4`, `true`, `[a, b]`).
+
+Recipes. Each model family declares its recommended training recipes (`training_recipes` on its
+model class: optimiser groups and rates, weight decay, warm-up, schedule, loss reduction, epochs,
+early-stopping patience, sampling, phases). `load_config` / `config_from_dict` lay the chosen recipe
+(`recipe: default`, or e.g. `paper`) under what the user wrote: every field the user sets in the
+file or as an override wins, whatever its value; the dataclass defaults below fill what neither
+sets. `biomtl train CONFIG --print-config` shows the result.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from dataclasses import asdict, dataclass, field, fields
@@ -60,11 +68,34 @@ class ModelConfig:
 
 
 @dataclass
-class OptimConfig:
-    """AdamW with two parameter groups (encoder / head), per-group warm-up, linear decay.
+class PhaseConfig:
+    """One phase of a multi-phase schedule (e.g. the layer-sliced family's MTL-XC -> MTL-LS).
 
-    `layerwise_lr_decay` < 1 gives encoder layer l (of L) the rate `encoder_lr * decay**(L - l)`
-    when the family exposes per-layer groups (`encoder.layer.N`).
+    Attributes:
+        name: shown in logs and results (`mtl_xc`, `mtl_ls`).
+        epochs: this phase's budget; fractional epochs are honoured (the last epoch is cut short).
+        overrides: model config fields for this phase, laid over `model.overrides`.
+        start: `encoder` builds the model from the pretrained encoder (`from_encoder`);
+            `previous` asks the family to build it from the previous phase's trained model
+            (`from_previous_phase`).
+
+    Each phase gets a fresh optimiser and LR schedule. Only the last phase selects the best
+    epoch on dev and stops early; earlier phases are evaluated on dev every epoch for the curves.
+    """
+
+    name: str
+    epochs: float
+    overrides: dict[str, Any] = field(default_factory=dict)
+    start: str = "encoder"
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with two parameter groups (encoder / head), per-group warm-up, then a schedule.
+
+    `schedule`: `linear` (decay to 0 at the end of the planned epochs, or `decay_epochs`) or
+    `constant` (after the warm-up). `layerwise_lr_decay` < 1 gives encoder layer l (of L) the rate
+    `encoder_lr * decay**(L - 1 - l)` (the family decides its own factors through `layer_lr_scale`).
     """
 
     encoder_lr: float = 1e-4
@@ -74,6 +105,7 @@ class OptimConfig:
     encoder_warmup_epochs: float = 1.0
     head_warmup_epochs: float = 0.5
     decay_epochs: float | None = None  # linear decay reaches 0 here (default: the planned epochs)
+    schedule: str = "linear"
     layerwise_lr_decay: float = 1.0
     betas: tuple[float, float] = (0.9, 0.98)
     eps: float = 1e-6
@@ -87,7 +119,9 @@ class TrainConfig:
 
     corpora: list[CorpusConfig] = field(default_factory=list)
     model: ModelConfig = field(default_factory=ModelConfig)
+    recipe: str = "default"  # the family's training recipe laid under this config (see the module docstring)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    phases: list[PhaseConfig] = field(default_factory=list)  # empty: one phase of `epochs`
     source_dir: str | None = None
     sampling: str = "inverse"  # inverse (equal share per corpus) | proportional | temperature
     temperature: float = 2.0
@@ -95,9 +129,9 @@ class TrainConfig:
     batch_size: int = 16
     eval_batch_size: int = 64
     length_grouping: bool = True
-    epochs: int = 3
+    epochs: float = 3
     max_steps: int | None = None
-    early_stopping_patience: int | None = 5
+    early_stopping_patience: int | None = 2  # epochs without a dev improvement (ties go to the later epoch)
     selection_metric: str = "dev/merged/average_f1"
     output_dir: str = "runs/biomtl"
     seed: int = 13
@@ -112,6 +146,15 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def to_yaml(self) -> str:
+        data = self.to_dict()
+        data["optim"]["betas"] = list(data["optim"]["betas"])
+        return yaml.safe_dump(data, sort_keys=False)
+
+    def phase_plan(self) -> list[PhaseConfig]:
+        """The phases this run trains: `phases`, or one phase of `epochs` from the encoder."""
+        return list(self.phases) or [PhaseConfig(name="train", epochs=self.epochs)]
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2))
@@ -168,6 +211,9 @@ def apply_override(data: dict, assignment: str) -> None:
     for i, part in enumerate(parts[:-1]):
         nxt = parts[i + 1]
         if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ValueError(f"override {key!r}: {'.'.join(parts[:i]) or 'config'} is a list of {len(node)} "
+                                 f"item(s); {part!r} is not an index into it")
             node = node[int(part)]
         else:
             if part not in node or node[part] is None:
@@ -185,7 +231,8 @@ def apply_override(data: dict, assignment: str) -> None:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
-    """Read YAML/JSON (or start from defaults), apply overrides, validate types."""
+    """Read YAML/JSON (or start from defaults), lay the family's recipe under it, apply the
+    overrides on top, validate types."""
     data: dict = {}
     if path is not None:
         text = Path(path).read_text()
@@ -195,24 +242,91 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ValueError(f"{path}: not valid YAML/JSON: {err}") from None
         if not isinstance(data, dict):
             raise ValueError(f"{path}: the top level must be a mapping")
-    def names_to_mappings() -> None:  # corpora may be given as plain names
-        if isinstance(data.get("corpora"), list):
-            data["corpora"] = [{"name": c} if isinstance(c, str) else c for c in data["corpora"]]
+    return build_config(data, overrides or [])
 
-    names_to_mappings()
+
+def _names_to_mappings(data: dict) -> None:
+    """Corpora may be given as plain names."""
+    if isinstance(data.get("corpora"), list):
+        data["corpora"] = [{"name": c} if isinstance(c, str) else c for c in data["corpora"]]
+
+
+def family_recipe(family: str, recipe: str) -> dict[str, Any]:
+    """The named training recipe of a model family (plain data in the shape of a config)."""
+    from .families import get_family
+
+    recipes = get_family(family).training_recipes
+    if recipe not in recipes:
+        raise ValueError(f"config.recipe: family {family!r} has no recipe {recipe!r}; it has {sorted(recipes)}")
+    return copy.deepcopy(recipes[recipe])
+
+
+def merge_under(base: Any, top: Any) -> Any:
+    """`top` laid over `base`: mappings merge key by key (recursively), anything else in `top` wins."""
+    if isinstance(base, dict) and isinstance(top, dict):
+        out = dict(base)
+        for key, value in top.items():
+            out[key] = merge_under(base[key], value) if key in base else value
+        return out
+    return top
+
+
+def build_config(data: dict, overrides: list[str] | None = None) -> TrainConfig:
+    """The one path from plain data to a TrainConfig: the family's recipe, laid under the user's
+    data, then the dotted overrides on top (so every field the user sets wins), then validation."""
+    if not isinstance(data, dict):
+        raise ValueError("config: the top level must be a mapping")
+    user = copy.deepcopy(data)
+    _names_to_mappings(user)
+    model = user.get("model") or {}
+    if not isinstance(model, dict):
+        raise ValueError(f"config.model: expected a mapping, got {model!r}")
+    family, name = model.get("family", ModelConfig.family), user.get("recipe", TrainConfig.recipe)
+    user_keys = set(user)
+    for ov in overrides or []:  # which family and recipe, once the overrides are applied
+        key, _, raw = ov.partition("=")
+        user_keys.add(key.split(".")[0])
+        value = yaml.safe_load(raw) if raw else None
+        if key == "model.family":
+            family = value
+        elif key == "model" and isinstance(value, dict) and "family" in value:
+            family = value["family"]
+        elif key == "recipe":
+            name = value
+    recipe = family_recipe(str(family), str(name))
+    if recipe.get("phases") and "epochs" in user_keys and "phases" not in user_keys:
+        raise ValueError(f"config.epochs: recipe {name!r} of {family!r} trains in phases "
+                         f"({[p['name'] for p in recipe['phases']]}); set phases.N.epochs instead")
+    merged = merge_under(recipe, user)
     for ov in overrides or []:
-        apply_override(data, ov)
-        names_to_mappings()
-    return config_from_dict(data)
+        apply_override(merged, ov)
+        _names_to_mappings(merged)
+    return _validated(merged)
 
 
 def config_from_dict(data: dict) -> TrainConfig:
-    """Validate plain data (as in a YAML config; corpora may be plain names) into a TrainConfig."""
-    if isinstance(data.get("corpora"), list):
-        data = {**data, "corpora": [{"name": c} if isinstance(c, str) else c for c in data["corpora"]]}
+    """Validate plain data (as in a YAML config; corpora may be plain names), with the family's
+    recipe laid under it, into a TrainConfig."""
+    return build_config(data)
+
+
+def _validated(data: dict) -> TrainConfig:
     cfg = _from_dict(TrainConfig, data)
     if not cfg.corpora:
         raise ValueError("config: `corpora` is empty; list at least one corpus")
     if cfg.sampling not in ("inverse", "proportional", "temperature"):
         raise ValueError(f"config.sampling: {cfg.sampling!r} is not inverse | proportional | temperature")
+    if cfg.optim.schedule not in ("linear", "constant"):
+        raise ValueError(f"config.optim.schedule: {cfg.optim.schedule!r} is not linear | constant")
+    for i, phase in enumerate(cfg.phases):
+        if phase.start not in ("encoder", "previous"):
+            raise ValueError(f"config.phases.{i}.start: {phase.start!r} is not encoder | previous")
+        if phase.epochs <= 0:
+            raise ValueError(f"config.phases.{i}.epochs: must be > 0, got {phase.epochs}")
+        if i == 0 and phase.start == "previous":
+            raise ValueError("config.phases.0.start: the first phase has no previous phase; use `encoder`")
+    if cfg.epochs <= 0:
+        raise ValueError(f"config.epochs: must be > 0, got {cfg.epochs}")
+    if cfg.phases:  # the run's budget is its phases' (shown as such by --print-config)
+        cfg.epochs = sum(p.epochs for p in cfg.phases)
     return cfg

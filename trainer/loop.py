@@ -24,7 +24,14 @@ from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
 from ..encoders import DEFAULT_ENCODER_HUB_ID, embedded_encoder_path, resolve_encoder
-from .checkpoint import begin_checkpoint, finish_checkpoint, load_checkpoint, resolve_checkpoint, write_rng
+from .checkpoint import (
+    begin_checkpoint,
+    finish_checkpoint,
+    load_checkpoint,
+    peek_state,
+    resolve_checkpoint,
+    write_rng,
+)
 from .config import OptimConfig, TrainConfig
 from .data import TrainingData, build_training_data
 from .evaluation import evaluate_examples
@@ -87,22 +94,31 @@ def build_optimizer(model, opt: OptimConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(param_groups, betas=tuple(opt.betas), eps=opt.eps)
 
 
-def build_scheduler(optimizer, steps_per_epoch: int, planned_epochs: float) -> torch.optim.lr_scheduler.LambdaLR:
+def build_scheduler(optimizer, steps_per_epoch: int, planned_epochs: float,
+                    schedule: str = "linear") -> torch.optim.lr_scheduler.LambdaLR:
     """Per group: linear warm-up over `warmup_epochs` epochs, then linear decay to 0 at the end of
-    the planned epochs."""
-    total = max(1, int(planned_epochs * steps_per_epoch))
+    the planned epochs (`schedule="linear"`) or a constant rate (`"constant"`)."""
+    total = max(1, round(planned_epochs * steps_per_epoch))
 
     def make(warmup_epochs: float):
-        warm = int(warmup_epochs * steps_per_epoch)
+        warm = round(warmup_epochs * steps_per_epoch)
 
         def factor(step: int) -> float:
             if step < warm:
                 return (step + 1) / warm
+            if schedule == "constant":
+                return 1.0
             return max(0.0, (total - step) / max(1, total - warm))
 
         return factor
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, [make(g["warmup_epochs"]) for g in optimizer.param_groups])
+
+
+def phase_steps(epochs: float, steps_per_epoch: int) -> int:
+    """Optimiser steps of a phase of `epochs` (fractional epochs honoured; at least 1); rounded to
+    1e-9 first so that float noise never adds a step."""
+    return max(1, math.ceil(round(epochs * steps_per_epoch, 9)))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -166,8 +182,10 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
     """Train, select the best epoch on dev, score it on test; returns the results dict
     (also written to `output_dir/all_results.json` and `output_dir/best/`).
 
-    `stop_after_steps` simulates a killed run (tests): the loop returns right after the checkpoint
-    of that optimiser step, without evaluating.
+    A run has one phase (`epochs` from the encoder) or the family's phases (`cfg.phases`, e.g. the
+    layer-sliced MTL-XC -> MTL-LS schedule), each with a fresh optimiser and schedule; the best
+    epoch of the last phase is the result. `stop_after_steps` simulates a killed run (tests): the
+    loop returns right after the checkpoint of that optimiser step, without evaluating.
     """
     out = Path(cfg.output_dir)
     accelerator = Accelerator(
@@ -189,42 +207,47 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
         sizes = {c: info.get("train_sentences") for c, info in data.corpora.items()}
         print(f"corpora: {sizes}; types: {data.corpus_types}")
 
-    # 2. model and tokenizer -------------------------------------------------------------------
+    # 2. tokenizer, family, phases -------------------------------------------------------------
     encoder_path = resolve_encoder(cfg.model.encoder)
     tokenizer = AutoTokenizer.from_pretrained(encoder_path)
     family = get_family(cfg.model.family)
-    model = family.from_encoder(encoder_path, data.corpus_types, **cfg.model.overrides)
-    if hasattr(model.config, "encoder_config"):
-        model.config.encoder_config._name_or_path = _hub_encoder_name(cfg.model.encoder, encoder_path)
+    plan = cfg.phase_plan()
+    last_phase = len(plan) - 1
+    if main and cfg.early_stopping_patience and cfg.early_stopping_patience >= math.ceil(plan[-1].epochs) - 1:
+        print(f"note: early stopping cannot trigger (patience {cfg.early_stopping_patience} epochs, "
+              f"{plan[-1].epochs:g} epochs planned)")
+
+    def build_model(index: int, previous=None):
+        """The model of phase `index`: from the encoder, or from the previous phase's model."""
+        phase = plan[index]
+        overrides = {**cfg.model.overrides, **phase.overrides}
+        if phase.start == "previous":
+            return family.from_previous_phase(previous, encoder_path, data.corpus_types, **overrides)
+        model = family.from_encoder(encoder_path, data.corpus_types, **overrides)
+        if hasattr(model.config, "encoder_config"):
+            model.config.encoder_config._name_or_path = _hub_encoder_name(cfg.model.encoder, encoder_path)
+        return model
 
     # 3. batches: multi-corpus sampling, length grouping, deterministic per (seed, epoch) ---------
     sampler = MultiCorpusBatchSampler(
         [ex["corpus"] for ex in data.train], [len(ex["tokens"]) for ex in data.train], cfg.batch_size,
         mode=cfg.sampling, temperature=cfg.temperature, samples_per_epoch=cfg.samples_per_epoch,
         length_grouping=cfg.length_grouping, seed=cfg.seed)
-    raw_model = model
+    current: dict[str, Any] = {}  # the raw (unwrapped) model of the running phase
 
     def collate(indices: list[int]) -> dict:
-        return raw_model.collate([data.train[i] for i in indices], tokenizer)
+        return current["model"].collate([data.train[i] for i in indices], tokenizer)
 
-    loader = DataLoader(list(range(len(data.train))), batch_sampler=sampler, collate_fn=collate,
-                        generator=torch.Generator().manual_seed(cfg.seed))
+    base_loader = DataLoader(list(range(len(data.train))), batch_sampler=sampler, collate_fn=collate,
+                             generator=torch.Generator().manual_seed(cfg.seed))
 
-    # 4. optimiser, accelerate, schedule --------------------------------------------------------
-    optimizer = build_optimizer(model, cfg.optim)
-    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-    steps_per_epoch = math.ceil(len(loader) / cfg.optim.gradient_accumulation_steps)
-    scheduler = build_scheduler(optimizer, steps_per_epoch, cfg.optim.decay_epochs or cfg.epochs)
+    state: dict[str, Any] = {"phase": 0, "epoch": 0, "batches_done": 0, "phase_step": 0, "global_step": 0,
+                             "history": [], "best": None, "bad_epochs": 0, "train_seconds": 0.0,
+                             "loss_sum": 0.0, "loss_n": 0}
+    ckpt = resolve_checkpoint(out, cfg.resume_from) if cfg.resume_from else None
+    start_phase = peek_state(ckpt)["phase"] if ckpt else 0
     if main and cfg.log_with and _trackers(cfg):
         accelerator.init_trackers("biomtl", config=_flat_hparams(cfg))
-
-    state: dict[str, Any] = {"epoch": 0, "batches_done": 0, "global_step": 0, "history": [], "best": None,
-                             "bad_epochs": 0, "train_seconds": 0.0, "loss_sum": 0.0, "loss_n": 0}
-    if cfg.resume_from:
-        ckpt = resolve_checkpoint(out, cfg.resume_from)
-        state = load_checkpoint(ckpt, raw_model, optimizer, scheduler, accelerator.process_index)
-        if main:
-            print(f"resumed from {ckpt} (epoch {state['epoch'] + 1}, batch {state['batches_done']})")
 
     def save_checkpoint() -> None:
         root = out / "checkpoints"
@@ -244,97 +267,135 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
             with open(out / "eval_log.jsonl", "a") as fh:
                 fh.write(json.dumps(record) + "\n")
 
-    # 5. epochs -----------------------------------------------------------------------------------
+    # 4. phases, each: model, optimiser, schedule, epochs -------------------------------------------
+    raw_model = None
     stopped_early = False
-    for epoch in range(state["epoch"], cfg.epochs):
-        sampler.set_epoch(epoch)
-        skip = state["batches_done"]
-        epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
-        model.train()
-        t0 = time.perf_counter()
-        if not skip:
-            state["loss_sum"], state["loss_n"] = 0.0, 0
-        bar = tqdm(total=len(loader), initial=skip, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
-                   disable=not (main and cfg.progress), dynamic_ncols=True)
-        for batch in epoch_loader:
-            with accelerator.accumulate(model):
-                output = model(**batch)
-                loss = output.loss
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"non-finite loss {loss.item()} at epoch {epoch + 1}, "
-                                             f"step {state['global_step']}: lower the learning rates?")
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and cfg.optim.max_grad_norm:
-                    accelerator.clip_grad_norm_(model.parameters(), cfg.optim.max_grad_norm)
-                optimizer.step()
-                if accelerator.sync_gradients:
-                    scheduler.step()
-                optimizer.zero_grad()
-            state["batches_done"] += 1
-            state["loss_sum"] += loss.item()
-            state["loss_n"] += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{state['loss_sum'] / state['loss_n']:.4f}")
-            if accelerator.sync_gradients:
-                state["global_step"] += 1
-                if cfg.checkpoint_every_steps and state["global_step"] % cfg.checkpoint_every_steps == 0:
-                    save_checkpoint()
-                if stop_after_steps is not None and state["global_step"] >= stop_after_steps:
-                    bar.close()
-                    return {"stopped_at_step": state["global_step"]}
-                if cfg.max_steps and state["global_step"] >= cfg.max_steps:
-                    break
-        bar.close()
-        state["train_seconds"] += time.perf_counter() - t0
+    for index in range(len(plan)):
+        phase = plan[index]
+        final = index == last_phase
+        raw_model = build_model(index, raw_model)
+        if index < start_phase:  # resuming a later phase: only its architecture is needed from here
+            continue
+        current["model"] = raw_model
+        optimizer = build_optimizer(raw_model, cfg.optim)
+        model, optimizer, loader = accelerator.prepare(raw_model, optimizer, base_loader)
+        steps_per_epoch = math.ceil(len(loader) / cfg.optim.gradient_accumulation_steps)
+        total_steps = phase_steps(phase.epochs, steps_per_epoch)
+        planned = cfg.optim.decay_epochs if (cfg.optim.decay_epochs and len(plan) == 1) else phase.epochs
+        scheduler = build_scheduler(optimizer, steps_per_epoch, planned, cfg.optim.schedule)
+        if ckpt is not None and index == start_phase:
+            state = load_checkpoint(ckpt, raw_model, optimizer, scheduler, accelerator.process_index)
+            state.setdefault("phase", 0)
+            state.setdefault("phase_step", state["global_step"])
+            if main:
+                print(f"resumed from {ckpt} (phase {phase.name}, epoch {state['epoch'] + 1}, "
+                      f"batch {state['batches_done']})")
+        elif index > 0:
+            state.update(phase=index, epoch=0, batches_done=0, phase_step=0)
+            save_checkpoint()  # a run killed right after the hand-over resumes in this phase
+        if main and len(plan) > 1:
+            print(f"phase {index + 1}/{len(plan)} {phase.name}: {phase.epochs:g} epochs, {total_steps} steps")
+        tag = f"{phase.name} " if len(plan) > 1 else ""
 
-        # evaluate every dev set, both modes
-        reports, _ = evaluate_examples(raw_model, tokenizer, data.dev, data.corpus_types, cfg.eval_batch_size,
-                                       accelerator, progress=cfg.progress, desc="dev")
-        value = _metric(reports, cfg.selection_metric)
-        record = {"epoch": epoch + 1, "step": state["global_step"], "train_loss": state["loss_sum"] / max(1, state["loss_n"]),
-                  "seconds": time.perf_counter() - t0,
-                  "dev": {m: r.to_dict() for m, r in reports.items()}}
-        state["history"].append(record)
-        log_jsonl(record)
-        accelerator.log({"train/loss": record["train_loss"],
-                         "dev/merged/average_f1": reports["merged"].average_f1,
-                         "dev/disjoint/average_f1": reports["disjoint"].average_f1}, step=state["global_step"])
-        improved = state["best"] is None or value > state["best"]["value"]
-        if main:
-            print(f"epoch {epoch + 1}: loss {record['train_loss']:.4f}  dev merged avg F1 "
-                  f"{reports['merged'].average_f1:.2f}  disjoint avg F1 {reports['disjoint'].average_f1:.2f}"
-                  + ("  (best)" if improved else ""))
-        if improved:
-            state["best"] = {"epoch": epoch + 1, "metric": cfg.selection_metric, "value": value}
-            state["bad_epochs"] = 0
+        for epoch in range(state["epoch"], math.ceil(round(phase.epochs, 9))):
+            # the data order of (seed, epoch) counted over the whole run; set through accelerate's loader,
+            # whose every iteration re-applies its own epoch counter to the batch sampler
+            loader.set_epoch(sum(math.ceil(p.epochs) for p in plan[:index]) + epoch)
+            skip = state["batches_done"]
+            epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
+            model.train()
+            t0 = time.perf_counter()
+            if not skip:
+                state["loss_sum"], state["loss_n"] = 0.0, 0
+            in_epoch = min(len(loader), (total_steps - state["phase_step"]) * cfg.optim.gradient_accumulation_steps
+                           + skip)
+            bar = tqdm(total=in_epoch, initial=skip, desc=f"{tag}epoch {epoch + 1}/{phase.epochs:g}", unit="batch",
+                       disable=not (main and cfg.progress), dynamic_ncols=True)
+            for batch in epoch_loader:
+                if state["phase_step"] >= total_steps:  # resumed right at the end of a (fractional) phase
+                    break
+                with accelerator.accumulate(model):
+                    output = model(**batch)
+                    loss = output.loss
+                    if not torch.isfinite(loss):
+                        raise FloatingPointError(f"non-finite loss {loss.item()} at epoch {epoch + 1}, "
+                                                 f"step {state['global_step']}: lower the learning rates?")
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients and cfg.optim.max_grad_norm:
+                        accelerator.clip_grad_norm_(model.parameters(), cfg.optim.max_grad_norm)
+                    optimizer.step()
+                    if accelerator.sync_gradients:
+                        scheduler.step()
+                    optimizer.zero_grad()
+                state["batches_done"] += 1
+                state["loss_sum"] += loss.item()
+                state["loss_n"] += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{state['loss_sum'] / state['loss_n']:.4f}")
+                if accelerator.sync_gradients:
+                    state["global_step"] += 1
+                    state["phase_step"] += 1
+                    if cfg.checkpoint_every_steps and state["global_step"] % cfg.checkpoint_every_steps == 0:
+                        save_checkpoint()
+                    if stop_after_steps is not None and state["global_step"] >= stop_after_steps:
+                        bar.close()
+                        return {"stopped_at_step": state["global_step"]}
+                    if state["phase_step"] >= total_steps or (cfg.max_steps and state["global_step"] >= cfg.max_steps):
+                        break
+            bar.close()
+            state["train_seconds"] += time.perf_counter() - t0
+
+            # evaluate every dev set, both modes
+            reports, _ = evaluate_examples(raw_model, tokenizer, data.dev, data.corpus_types, cfg.eval_batch_size,
+                                           accelerator, progress=cfg.progress, desc="dev")
+            value = _metric(reports, cfg.selection_metric)
+            record = {"phase": phase.name, "epoch": epoch + 1, "step": state["global_step"],
+                      "train_loss": state["loss_sum"] / max(1, state["loss_n"]),
+                      "seconds": time.perf_counter() - t0, "dev": {m: r.to_dict() for m, r in reports.items()}}
+            state["history"].append(record)
+            log_jsonl(record)
+            accelerator.log({"train/loss": record["train_loss"],
+                             "dev/merged/average_f1": reports["merged"].average_f1,
+                             "dev/disjoint/average_f1": reports["disjoint"].average_f1}, step=state["global_step"])
+            verdict = _selection(state, value) if final else ""
             if main:
-                _save_best(raw_model, tokenizer, out / "best")
-        else:
-            state["bad_epochs"] += 1
-        state["epoch"], state["batches_done"] = epoch + 1, 0
-        save_checkpoint()
-        if cfg.early_stopping_patience and state["bad_epochs"] >= cfg.early_stopping_patience:
-            stopped_early = True
-            if main:
-                print(f"early stopping: no dev improvement for {state['bad_epochs']} epochs")
-            break
+                print(f"{tag}epoch {epoch + 1}: loss {record['train_loss']:.4f}  dev merged avg F1 "
+                      f"{reports['merged'].average_f1:.2f}  disjoint avg F1 {reports['disjoint'].average_f1:.2f}"
+                      + (f"  ({verdict})" if verdict else ""))
+            if verdict:
+                state["best"] = {"phase": phase.name, "epoch": epoch + 1, "history_index": len(state["history"]) - 1,
+                                 "metric": cfg.selection_metric, "value": value}
+                if main:
+                    _save_best(raw_model, tokenizer, out / "best")
+            state["epoch"], state["batches_done"] = epoch + 1, 0
+            save_checkpoint()
+            if final and cfg.early_stopping_patience and state["bad_epochs"] >= cfg.early_stopping_patience:
+                stopped_early = True
+                if main:
+                    print(f"early stopping: no dev improvement for {state['bad_epochs']} epochs")
+                break
+            if state["phase_step"] >= total_steps or (cfg.max_steps and state["global_step"] >= cfg.max_steps):
+                break
         if cfg.max_steps and state["global_step"] >= cfg.max_steps:
             break
     accelerator.wait_for_everyone()
 
-    # 6. best checkpoint on dev and test --------------------------------------------------------
+    # 5. best checkpoint on dev and test --------------------------------------------------------
     raw_model.load_state_dict(load_file(str(out / "best" / "model.safetensors")))
-    best_epoch = state["best"]["epoch"]
-    dev_best = state["history"][best_epoch - 1]["dev"] if len(state["history"]) >= best_epoch else None
+    best = state["best"]
+    dev_best = state["history"][best["history_index"]]["dev"]
     results: dict[str, Any] = {
         "model_family": raw_model.config.model_type,
         "model_class": type(raw_model).__name__,
         "base_model": _hub_encoder_name(cfg.model.encoder, encoder_path),
         "corpora": data.corpora,
         "corpus_types": data.corpus_types,
+        "recipe": cfg.recipe,
+        "config": cfg.to_dict(),  # exactly what ran: the recipe with the user's fields laid over it
         "hyperparameters": _flat_hparams(cfg),
+        "phases": [{"name": p.name, "epochs": p.epochs, "start": p.start, "overrides": p.overrides} for p in plan],
         "history": state["history"],
-        "best": state["best"],
+        "best": best,
         "dev": dev_best,
         "stopped_early": stopped_early,
         "framework_versions": framework_versions(),
@@ -353,8 +414,8 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
                                        accelerator, progress=cfg.progress, desc="test")
         results["test"] = {m: r.to_dict() for m, r in reports.items()}
         if main:
-            print(f"test (best epoch {best_epoch}): merged avg F1 {reports['merged'].average_f1:.2f}  "
-                  f"disjoint avg F1 {reports['disjoint'].average_f1:.2f}")
+            print(f"test (best: {best['phase'] + ' ' if len(plan) > 1 else ''}epoch {best['epoch']}): merged avg F1 "
+                  f"{reports['merged'].average_f1:.2f}  disjoint avg F1 {reports['disjoint'].average_f1:.2f}")
     if main:
         changed = {k: v for part in ("collate", "predict") for k, v in results["data_report"][part].items() if v}
         if changed:
@@ -373,6 +434,23 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return results
+
+
+def _selection(state: dict, value: float) -> str:
+    """Whether this epoch of the last phase becomes the best ("best"), with the tie rule, and the
+    early-stopping count (updated in `state`).
+
+    A higher dev value is an improvement. A tie moves the best to the later epoch (more trained;
+    and a run whose dev F1 stays 0 does not keep epoch 1 forever) but is not an improvement for
+    early stopping. Epochs are not counted against patience while no epoch has scored above 0.
+    """
+    best = state["best"]
+    if best is None or value > best["value"]:
+        state["bad_epochs"] = 0
+        return "best"
+    if best["value"] > 0:
+        state["bad_epochs"] += 1
+    return "best, tie" if value == best["value"] else ""
 
 
 def _save_best(model, tokenizer, folder: Path) -> None:

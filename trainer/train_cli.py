@@ -13,6 +13,8 @@ def add_train_commands(subparsers) -> None:
     t = subparsers.add_parser("train", help="train a model from a YAML/JSON config (+ KEY=VALUE overrides)")
     t.add_argument("config", nargs="?", help="YAML/JSON training config (optional when overrides give corpora)")
     t.add_argument("overrides", nargs="*", help="dotted overrides, e.g. epochs=3 optim.encoder_lr=5e-5")
+    t.add_argument("--print-config", action="store_true",
+                   help="print the resolved config (the family's recipe + your file + overrides) as YAML and exit")
     t.set_defaults(func=_train)
 
     e = subparsers.add_parser("evaluate", help="score a saved model on a corpus (merged or disjoint mode)")
@@ -50,7 +52,11 @@ def _train(args: argparse.Namespace) -> int:
     if config and "=" in config and not Path(config).exists():
         overrides.insert(0, config)
         config = None
-    train(load_config(config, overrides))
+    cfg = load_config(config, overrides)
+    if args.print_config:
+        print(cfg.to_yaml(), end="")
+        return 0
+    train(cfg)
     return 0
 
 
@@ -133,7 +139,7 @@ DEMO_SENTENCES = [
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .config import CorpusConfig, ModelConfig, OptimConfig, TrainConfig
+    from .config import config_from_dict
     from .loop import train
 
     if args.corpora_dir and not Path(args.corpora_dir).is_dir():
@@ -142,14 +148,14 @@ def _demo(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     out = Path(args.output_dir)
-    cfg = TrainConfig(
-        corpora=[CorpusConfig(name=n, max_train_sentences=args.train_sentences, max_eval_sentences=args.dev_sentences)
-                 for n in ("ncbi_disease", "bc5cdr")],
-        model=ModelConfig(family="sru_ner", encoder=args.encoder),
-        optim=OptimConfig(encoder_lr=1e-4, head_lr=1e-3, encoder_warmup_epochs=0.5, head_warmup_epochs=0.25),
-        source_dir=args.corpora_dir, batch_size=16, epochs=args.epochs, early_stopping_patience=None,
-        output_dir=str(out / "run"), evaluate_test=False, log_with=None, seed=13,
-    )
+    # the family's default recipe decides the optimisation; the demo sets only its data and budget
+    cfg = config_from_dict({
+        "corpora": [{"name": n, "max_train_sentences": args.train_sentences, "max_eval_sentences": args.dev_sentences}
+                    for n in ("ncbi_disease", "bc5cdr")],
+        "model": {"family": "sru_ner", "encoder": args.encoder},
+        "source_dir": args.corpora_dir, "epochs": args.epochs, "early_stopping_patience": None,
+        "output_dir": str(out / "run"), "evaluate_test": False, "log_with": None, "seed": 13,
+    })
     print(f"biomtl demo: SRU-NER on NCBI-disease + BC5CDR ({args.train_sentences} train sentences each), "
           f"encoder {args.encoder}, {args.epochs} epochs")
     results = train(cfg)
