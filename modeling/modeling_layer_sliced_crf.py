@@ -171,7 +171,7 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
     #: run (lr 3e-5, decay 0.9, no warm-up, 30 epochs).
     _OPTIM = {"encoder_lr": 2e-4, "head_lr": 1e-3, "encoder_weight_decay": 0.01, "head_weight_decay": 0.01,
               "encoder_warmup_epochs": 0.3, "head_warmup_epochs": 0.3, "schedule": "linear",
-              "betas": [0.9, 0.999], "eps": 1e-8, "max_grad_norm": 1.0}
+              "betas": [0.9, 0.98], "eps": 1e-6, "max_grad_norm": 1.0}
     training_recipes = {
         "default": {"epochs": 3, "batch_size": 32, "sampling": "proportional", "early_stopping_patience": 1,
                     "optim": dict(_OPTIM), "model": {"overrides": {"crf_reduction": "mean"}}},

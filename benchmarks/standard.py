@@ -1,0 +1,174 @@
+"""The standard profile: full-data runs, each one stored `biomtl train` config beside its result.
+
+    python -m benchmarks.standard recipes                 # run every missing run of an experiment
+    python -m benchmarks.standard recipes --runs sru_default_s13 --force   # (re)run one run alone
+    python -m benchmarks.standard recipes --report-only   # the table from the stored results
+
+Each run is `benchmarks/results/standard/<experiment>/<run>.yaml` (a plain `biomtl train` config,
+also runnable by hand) and its result `<run>.json`, written as soon as the run ends. Runs go one at
+a time in a subprocess, `python -m biomtl.cli train <run>.yaml`: exactly what a user runs (the
+family's recipe, the shipped readers, metric and selection), with both cores. Training data is never
+subsampled here unless the experiment is about subsampling (`subsamples=True`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchmarks.common import corpora_dir, machine
+
+RESULTS = Path(__file__).resolve().parent / "results" / "standard"
+RUNS = Path(os.environ.get("BIOMTL_BENCH_RUNS", Path(__file__).resolve().parents[1] / "runs" / "standard"))
+
+
+def base_config(corpora: list, family: str, seed: int, **fields: Any) -> dict[str, Any]:
+    """A run's config: corpora, family, seed and what the experiment sets; the rest is the recipe."""
+    cfg: dict[str, Any] = {"corpora": corpora, "model": {"family": family}, "source_dir": str(corpora_dir()),
+                           "seed": seed, "log_with": None, "progress": False, "keep_checkpoints": 1}
+    cfg.update(fields)
+    return cfg
+
+
+def _no_subsampling(name: str, cfg: dict) -> None:
+    for c in cfg["corpora"]:
+        c = {"name": c} if isinstance(c, str) else c
+        if c.get("max_train_sentences") is not None or float(c.get("train_fraction", 1.0)) != 1.0:
+            raise ValueError(f"{name}: this experiment trains on full splits; corpus {c['name']} is subsampled")
+
+
+def summarize(results: dict[str, Any]) -> dict[str, Any]:
+    """The part of `all_results.json` a benchmark table needs."""
+    def per(report: dict | None, mode: str) -> dict[str, float]:
+        if not report:
+            return {}
+        rep = report[mode]
+        return {**{c: v["f1"] for c, v in rep["per_corpus"].items()}, "average": rep["average"]["f1"]}
+
+    history = results["history"]
+    return {
+        "best": results["best"],
+        "epochs_run": len(history),
+        "dev_curve": [{"phase": h.get("phase"), "epoch": h["epoch"], "step": h["step"],
+                       "merged_average_f1": h["dev"]["merged"]["average"]["f1"]} for h in history],
+        "last_epoch_dev_change": (history[-1]["dev"]["merged"]["average"]["f1"]
+                                  - history[-2]["dev"]["merged"]["average"]["f1"]) if len(history) > 1 else None,
+        "dev": {"merged": per(results.get("dev"), "merged"), "disjoint": per(results.get("dev"), "disjoint")},
+        "test": {"merged": per(results.get("test"), "merged"), "disjoint": per(results.get("test"), "disjoint")},
+        "test_detail": results.get("test"),
+        "train_runtime_s": results["train_runtime_s"],
+        "data_report": results.get("data_report"),
+        "recipe": results.get("recipe"),
+        "framework_versions": results.get("framework_versions"),
+    }
+
+
+def run_one(experiment: str, name: str, cfg: dict[str, Any], subsamples: bool = False) -> dict[str, Any]:
+    """Write the config, train it with `biomtl train` in a subprocess, store and return the summary."""
+    if not subsamples:
+        _no_subsampling(name, cfg)
+    folder = RESULTS / experiment
+    folder.mkdir(parents=True, exist_ok=True)
+    out_dir = RUNS / experiment / name
+    cfg = {**cfg, "output_dir": str(out_dir)}
+    config_path = folder / f"{name}.yaml"
+    config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", HF_HUB_DISABLE_PROGRESS_BARS="1")
+    t0 = time.perf_counter()
+    with open(out_dir / "stdout.log", "w") as log:
+        proc = subprocess.run([sys.executable, "-m", "biomtl.cli", "train", str(config_path)], env=env,
+                              stdout=log, stderr=subprocess.STDOUT)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{name}: biomtl train failed (exit {proc.returncode}); see {out_dir / 'stdout.log'}")
+    results = json.loads((out_dir / "all_results.json").read_text())
+    summary = {"experiment": experiment, "run": name, "config": str(config_path.relative_to(RESULTS.parents[1])),
+               "command": f"biomtl train {config_path.relative_to(RESULTS.parents[2])}",
+               "machine": machine(), "wall_s": round(wall, 1), **summarize(results)}
+    (folder / f"{name}.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def load_results(experiment: str) -> dict[str, dict]:
+    folder = RESULTS / experiment
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
+
+
+# ---------------------------------------------------------------------------------------------------
+# experiments: name -> (runs: {run name: config}, subsamples)
+# ---------------------------------------------------------------------------------------------------
+def recipes_runs() -> dict[str, dict]:
+    """Issue 12: each family's default recipe on full NCBI-disease, 3 epochs, seeds 13 and 14; the
+    candidates that decided the defaults on dev (`*_old` = the generic settings before recipes)."""
+    old = {"batch_size": 16, "sampling": "inverse",
+           "optim": {"encoder_lr": 1e-4, "head_lr": 1e-3, "encoder_weight_decay": 0.01, "head_weight_decay": 0.01,
+                     "encoder_warmup_epochs": 1.0, "head_warmup_epochs": 0.5, "betas": [0.9, 0.98], "eps": 1e-6}}
+    runs: dict[str, dict] = {}
+    for family, short in (("sru_ner", "sru"), ("layer_sliced_crf", "lscrf"), ("mrc_multitask", "mrc")):
+        runs[f"{short}_old_s13"] = base_config(["ncbi_disease"], family, 13, epochs=3, **old)
+        for seed in (13, 14):
+            runs[f"{short}_default_s{seed}"] = base_config(["ncbi_disease"], family, seed, epochs=3)
+    disease = ["ncbi_disease", "bc5cdr_disease"]
+    runs["lscrf_mtl_xc_s13"] = base_config(disease, "layer_sliced_crf", 13, recipe="mtl_ls",
+                                           phases=[{"name": "mtl_xc", "epochs": 3.0, "start": "encoder",
+                                                    "overrides": {"task_grouping": "shared"}}])
+    runs["lscrf_mtl_ls_s13"] = base_config(disease, "layer_sliced_crf", 13, recipe="mtl_ls")
+    return runs
+
+
+EXPERIMENTS: dict[str, tuple[Callable[[], dict[str, dict]], bool]] = {
+    "recipes": (recipes_runs, False),
+}
+
+
+def table(experiment: str) -> str:
+    rows = load_results(experiment)
+    lines = ["| run | recipe | best epoch | dev F1 (merged avg) | test F1 per corpus (merged) | wall |",
+             "|---|---|---|---|---|---|"]
+    for name, r in rows.items():
+        test = ", ".join(f"{c} {v:.2f}" for c, v in r["test"]["merged"].items() if c != "average")
+        best = r["best"]
+        where = f"{best.get('phase') + ' ' if best.get('phase') not in (None, 'train') else ''}{best['epoch']}"
+        lines.append(f"| {name} | {r.get('recipe')} | {where} | {r['dev']['merged'].get('average', float('nan')):.2f} "
+                     f"| {test} | {r['wall_s'] / 60:.1f} min |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("experiment", choices=sorted(EXPERIMENTS))
+    ap.add_argument("--runs", help="comma-separated run names (default: every run of the experiment)")
+    ap.add_argument("--force", action="store_true", help="rerun runs that already have a result")
+    ap.add_argument("--report-only", action="store_true", help="print the table from the stored results")
+    args = ap.parse_args(argv)
+    make, subsamples = EXPERIMENTS[args.experiment]
+    runs = make()
+    if not args.report_only:
+        wanted = args.runs.split(",") if args.runs else list(runs)
+        unknown = [w for w in wanted if w not in runs]
+        if unknown:
+            raise SystemExit(f"unknown run(s) {unknown}; {args.experiment} has {list(runs)}")
+        done = load_results(args.experiment)
+        for name in wanted:
+            if name in done and not args.force:
+                continue
+            print(f"{args.experiment}/{name} ...", flush=True)
+            r = run_one(args.experiment, name, runs[name], subsamples)
+            print(f"  done in {r['wall_s'] / 60:.1f} min: dev {r['dev']['merged'].get('average', 0):.2f}, "
+                  f"test {r['test']['merged'].get('average', 0):.2f}", flush=True)
+    print(table(args.experiment))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
