@@ -659,20 +659,22 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
         return merge_examples(examples, tokenizer, self.token_limits(tokenizer)[0])
 
     def decode(self, output: SruNerOutput, num_words: list[int]) -> list[list[tuple[int, int, int, float]]]:
-        """Spans `(start, end, type_id, score)` per sentence from a lock-step `forward` output (§8.2).
-
-        Sentences that reached their step cap before an argmax EOA are counted in
-        `predict_stats["sentences_hit_step_cap"]` (`predict_spans` warns): mentions after the cap are lost.
-        """
+        """Spans `(start, end, type_id, score)` per sentence from a lock-step `forward` output (§8.2)."""
         probs = torch.sigmoid(output.logits.float()).cpu()
         steps = output.num_steps.cpu().tolist()
-        stopped = [bool((probs[b, : steps[b]].argmax(-1) == EOA).any()) for b in range(len(num_words))]
-        self.predict_stats["sentences_hit_step_cap"] += stopped.count(False)
         return [
             decode_step_probabilities(probs[b, : steps[b]], n, self.config.decode_threshold,
                                       self.config.strict_last_word_bound)
             for b, n in enumerate(num_words)
         ]
+
+    @staticmethod
+    def hit_step_cap(output: SruNerOutput) -> list[bool]:
+        """Per sequence of a lock-step output: whether it reached its step cap before an argmax EOA
+        (mentions after the cap are lost)."""
+        top = output.logits.argmax(-1).cpu()
+        steps = output.num_steps.cpu().tolist()
+        return [not bool((top[b, : steps[b]] == EOA).any()) for b in range(top.shape[0])]
 
     def predict_spans(self, sentences: list[list[str]], tokenizer, batch_size: int = 32) -> list[list[dict]]:
         """Per sentence, `[{"start", "end", "label", "score"}, ...]` sorted by (start, -end, label).
@@ -701,7 +703,7 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
             windows_of[i] = windows
             for ws, we in windows:
                 units.append((i, (ws, we), words[ws:we], sum(counts[ws:we])))
-        capped_before = self.predict_stats["sentences_hit_step_cap"]
+        capped_sentences: set[int] = set()
         order = sorted(range(len(units)), key=lambda u: units[u][3])
         unit_spans: dict[int, list[dict]] = {}
         names = self.config.type_names
@@ -712,10 +714,15 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
                 words_batch = [units[u][2] for u in idx]
                 batch = {k: v.to(device) for k, v in self._encode(tokenizer, words_batch, max_len).items()}
                 out = self(**batch)
-                for u, found in zip(idx, self.decode(out, [len(w) for w in words_batch])):
+                for u, found, capped_unit in zip(idx, self.decode(out, [len(w) for w in words_batch]),
+                                                 self.hit_step_cap(out)):
                     unit_spans[u] = [{"start": s, "end": e, "label": names[t], "score": float(sc)}
                                      for s, e, t, sc in found]
-        capped = self.predict_stats["sentences_hit_step_cap"] - capped_before
+                    if capped_unit:
+                        capped_sentences.add(units[u][0])
+        # once per sentence of this call (a windowed sentence counts once, whatever its windows did)
+        capped = len(capped_sentences)
+        self.predict_stats["sentences_hit_step_cap"] += capped
         if capped:
             warnings.warn(f"{capped} sentence(s) reached the step cap (infer_step_factor="
                           f"{self.config.infer_step_factor}) before EOA; their later mentions may be missing",

@@ -70,7 +70,7 @@ def _train(model, opt, batch, tok) -> tuple[float, int]:
         model.train()
         out = model(**batch)
         out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), model.config.max_grad_norm)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad()
         if step % 20 == 0:
@@ -139,6 +139,22 @@ def test_step_cap_is_counted(trained, tok):
     finally:
         model.config.infer_step_factor = old
     assert model.predict_stats["sentences_hit_step_cap"] == before + 1
+
+
+def test_step_cap_counts_a_windowed_sentence_once(trained, tok):
+    """A sentence predicted over several windows that each hit the cap is one capped sentence."""
+    model, _, _ = trained
+    old = (model.config.infer_step_factor, model.config.max_tokens, model.config.window_overlap)
+    model.config.infer_step_factor, model.config.max_tokens, model.config.window_overlap = 0.2, 12, 1
+    long = DATA[2]["tokens"] * 4  # 20 words: several windows of at most 12 sub-words
+    before = dict(model.predict_stats)
+    try:
+        with pytest.warns(UserWarning, match="2 sentence"):
+            model.predict_spans([long, DATA[1]["tokens"]], tok)
+    finally:
+        model.config.infer_step_factor, model.config.max_tokens, model.config.window_overlap = old
+    assert model.predict_stats["windowed_sentences"] - before.get("windowed_sentences", 0) == 1
+    assert model.predict_stats["sentences_hit_step_cap"] - before.get("sentences_hit_step_cap", 0) == 2
 
 
 def test_save_and_fresh_environment_load_give_identical_predictions(trained, tok, tmp_path):

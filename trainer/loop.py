@@ -346,12 +346,14 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
             state["train_seconds"] += time.perf_counter() - t0
 
             # evaluate every dev set, both modes
+            before = _predict_counts(raw_model)
             reports, _ = evaluate_examples(raw_model, tokenizer, data.dev, data.corpus_types, cfg.eval_batch_size,
                                            accelerator, progress=cfg.progress, desc="dev")
             value = _metric(reports, cfg.selection_metric)
             record = {"phase": phase.name, "epoch": epoch + 1, "step": state["global_step"],
                       "train_loss": state["loss_sum"] / max(1, state["loss_n"]),
-                      "seconds": time.perf_counter() - t0, "dev": {m: r.to_dict() for m, r in reports.items()}}
+                      "seconds": time.perf_counter() - t0, "dev": {m: r.to_dict() for m, r in reports.items()},
+                      "dev_predict_report": _predict_counts(raw_model) - before}
             state["history"].append(record)
             log_jsonl(record)
             accelerator.log({"train/loss": record["train_loss"],
@@ -405,14 +407,21 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
         # counted by its collate / predict_spans; reported, never silent (this process's counts)
         "data_report": {
             "collate": dict(getattr(raw_model, "collate_stats", {}) or {}),
-            "predict": dict(getattr(raw_model, "predict_stats", {}) or {}),
+            "predict": {},  # filled by the test prediction below
             "dropped_mentions_by_config": {c: i.get("dropped_mentions", 0) for c, i in data.corpora.items()},
         },
     }
     if cfg.evaluate_test and data.test:
+        before = _predict_counts(raw_model)
         reports, _ = evaluate_examples(raw_model, tokenizer, data.test, data.corpus_types, cfg.eval_batch_size,
                                        accelerator, progress=cfg.progress, desc="test")
         results["test"] = {m: r.to_dict() for m, r in reports.items()}
+        # what predicting the test set had to do, once per sentence (not summed over the run's evaluations)
+        test_counts = _predict_counts(raw_model) - before
+        results["data_report"]["predict"] = test_counts
+        results["data_report"]["test_sentences"] = len(data.test)
+        if "sentences_hit_step_cap" in getattr(raw_model, "predict_stats", {}):
+            results["data_report"]["test_step_cap_rate"] = test_counts.get("sentences_hit_step_cap", 0) / len(data.test)
         if main:
             print(f"test (best: {best['phase'] + ' ' if len(plan) > 1 else ''}epoch {best['epoch']}): merged avg F1 "
                   f"{reports['merged'].average_f1:.2f}  disjoint avg F1 {reports['disjoint'].average_f1:.2f}")
@@ -434,6 +443,17 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return results
+
+
+def _predict_counts(model) -> dict[str, int]:
+    """A snapshot of what the family's `predict_spans` counted so far (windows, step caps, ...); the
+    difference of two snapshots is what one prediction call did."""
+    return _Counts(getattr(model, "predict_stats", {}) or {})
+
+
+class _Counts(dict):
+    def __sub__(self, other: dict) -> dict[str, int]:
+        return {k: v - other.get(k, 0) for k, v in self.items() if v - other.get(k, 0)}
 
 
 def _selection(state: dict, value: float) -> str:
