@@ -25,6 +25,8 @@ import re
 
 from transformers import AutoConfig, PretrainedConfig
 
+from .token_logits import refuse_builtin_pipeline
+
 TASK_KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 SUBWORD_MODES = ("first", "x_label")
 PHASE2_MODES = ("joint", "frozen", "independent")
@@ -249,6 +251,10 @@ class LayerSlicedCRFConfig(PretrainedConfig):
         # derived fields are recomputed, never trusted from a saved file
         for derived in ("task_labels", "corpus_types", "entity_types", "slicing_rate"):
             kwargs.pop(derived, None)
+        # the per-token label space of forward() without word_index (AutoModelForTokenClassification)
+        labels = [label for label, _ in self.token_label_columns()]
+        kwargs["id2label"] = dict(enumerate(labels))
+        kwargs["label2id"] = {label: i for i, label in enumerate(labels)}
         super().__init__(**kwargs)
         self._validate()
 
@@ -284,6 +290,20 @@ class LayerSlicedCRFConfig(PretrainedConfig):
     def corpus_task(self) -> dict[str, str]:
         """corpus -> the task whose head predicts it."""
         return {c: t for t in self.tasks for c in self.task_corpora[t]}
+
+    def token_label_columns(self) -> list[tuple[str, tuple[int, str]]]:
+        """Per-token labels `O`, then `B-`/`I-` of each corpus's prefixed types (corpus order), each with
+        its (index in `tasks`, BIO label of that task's head); `O` is (-1, "O")."""
+        out: list[tuple[str, tuple[int, str]]] = [("O", (-1, "O"))]
+        where = {c: t for t in self.tasks for c in self.task_corpora.get(t, {})}
+        for corpus in self.corpora:
+            task = where.get(corpus)
+            if task is None:
+                continue
+            for bare, label in zip(self.task_types.get(task, []), self.task_corpora[task][corpus]):
+                for prefix in ("B-", "I-"):
+                    out.append((prefix + label, (self.tasks.index(task), prefix + bare)))
+        return out
 
     def to_dict(self):
         out = super().to_dict()
@@ -336,6 +356,13 @@ class LayerSlicedCRFConfig(PretrainedConfig):
             raise ValueError(f"window_overlap must be >= 0, got {self.window_overlap}")
         if not 0.0 < self.layer_decay <= 1.0:
             raise ValueError(f"layer_decay must be in (0, 1], got {self.layer_decay}")
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """`PretrainedConfig.from_pretrained`, refusing transformers' built-in `pipeline("ner")`, which
+        cannot run this family's decoder (see token_logits.py)."""
+        refuse_builtin_pipeline(kwargs.get("_from_pipeline"), cls.model_type)
+        return super().from_pretrained(*args, **kwargs)
 
 
 LayerSlicedCRFConfig.register_for_auto_class()
