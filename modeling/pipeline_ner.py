@@ -33,7 +33,8 @@ Parameters (at construction or per call):
         of each entity in the BIO style, `{"entity": "B-Disease" | "I-Disease", "score", "index",
         "word", "start", "end"}`, where `index` is the word's position among the text's words
         (0-based) and a word inside several (nested) entities has one record per entity.
-    threshold: drop entities whose score is below it (default: keep all the model predicts).
+    threshold: drop entities whose score is below it (default: keep all the model predicts); applied
+        after conflict resolution.
     newline_is_boundary: also end a sentence at every line break (default: only blank lines).
 """
 
@@ -245,6 +246,13 @@ class BiomedicalNerPipeline(Pipeline):
             return self._run_documents(list(inputs), size, pre, post)
         return self._iterate(inputs, size, pre, post)
 
+    def save_pretrained(self, save_directory, **kwargs: Any) -> None:
+        """`Pipeline.save_pretrained` with exactly one `config.custom_pipelines` entry, keyed TASK, and
+        this file copied next to the model (also when re-saving a remote-loaded pipeline), whatever
+        name the class was registered under in this process."""
+        self._registered_impl = {TASK: {"impl": type(self), "pt": (AutoModel,), "type": "text"}}
+        super().save_pretrained(save_directory, **kwargs)
+
     def _iterate(self, inputs, size, pre, post):
         chunk: list[str] = []
         for text in inputs:
@@ -272,6 +280,3 @@ class BiomedicalNerPipeline(Pipeline):
 # TASK itself would replace the built-in token-classification pipeline for every model.
 PIPELINE_REGISTRY.register_pipeline(LEGACY_TASK, pipeline_class=BiomedicalNerPipeline, pt_model=AutoModel,
                                     type="text")
-# What `Pipeline.save_pretrained` writes to `config.custom_pipelines` (and which makes it copy this
-# file, also when re-saving a remote-loaded pipeline): exactly one entry, keyed TASK.
-BiomedicalNerPipeline._registered_impl = {TASK: {"impl": BiomedicalNerPipeline, "pt": (AutoModel,), "type": "text"}}
