@@ -25,6 +25,8 @@ import re
 
 from transformers import AutoConfig, PretrainedConfig
 
+from .token_logits import refuse_builtin_pipeline
+
 TASK_KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 SUBWORD_MODES = ("first", "x_label")
 PHASE2_MODES = ("joint", "frozen", "independent")
@@ -216,6 +218,10 @@ class LayerSlicedCRFConfig(PretrainedConfig):
         # derived fields are recomputed, never trusted from a saved file
         for derived in ("task_labels", "corpus_types", "entity_types", "slicing_rate"):
             kwargs.pop(derived, None)
+        # the per-token label space of forward() without word_index (AutoModelForTokenClassification)
+        labels = [label for label, _ in self.token_label_columns()]
+        kwargs["id2label"] = dict(enumerate(labels))
+        kwargs["label2id"] = {label: i for i, label in enumerate(labels)}
         super().__init__(**kwargs)
         self._validate()
 
@@ -251,6 +257,20 @@ class LayerSlicedCRFConfig(PretrainedConfig):
     def corpus_task(self) -> dict[str, str]:
         """corpus -> the task whose head predicts it."""
         return {c: t for t in self.tasks for c in self.task_corpora[t]}
+
+    def token_label_columns(self) -> list[tuple[str, tuple[int, str]]]:
+        """Per-token labels `O`, then `B-`/`I-` of each corpus's prefixed types (corpus order), each with
+        its (index in `tasks`, BIO label of that task's head); `O` is (-1, "O")."""
+        out: list[tuple[str, tuple[int, str]]] = [("O", (-1, "O"))]
+        where = {c: t for t in self.tasks for c in self.task_corpora.get(t, {})}
+        for corpus in self.corpora:
+            task = where.get(corpus)
+            if task is None:
+                continue
+            for bare, label in zip(self.task_types.get(task, []), self.task_corpora[task][corpus]):
+                for prefix in ("B-", "I-"):
+                    out.append((prefix + label, (self.tasks.index(task), prefix + bare)))
+        return out
 
     def to_dict(self):
         out = super().to_dict()
@@ -299,6 +319,13 @@ class LayerSlicedCRFConfig(PretrainedConfig):
             raise ValueError(f"max_seq_length must be >= 8, got {self.max_seq_length}")
         if self.window_overlap < 0:
             raise ValueError(f"window_overlap must be >= 0, got {self.window_overlap}")
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """`PretrainedConfig.from_pretrained`, refusing transformers' built-in `pipeline("ner")`, which
+        cannot run this family's decoder (see token_logits.py)."""
+        refuse_builtin_pipeline(kwargs.get("_from_pipeline"), cls.model_type)
+        return super().from_pretrained(*args, **kwargs)
 
 
 LayerSlicedCRFConfig.register_for_auto_class()

@@ -14,6 +14,7 @@ except ImportError:  # pragma: no cover
 
 from .mrc_labels import MTCLS_TAGS, bio_labels
 from .mrc_queries import QUERY_SOURCES
+from .token_logits import refuse_builtin_pipeline
 
 ALL_HEADS = ("ner", "mrc", "mtcls", "bcls", "mcls")
 POOLINGS = ("max", "mean", "cls")
@@ -196,6 +197,13 @@ class MrcMultiTaskConfig(PretrainedConfig):
         if isinstance(self.encoder_config, PretrainedConfig):
             out["encoder_config"] = self.encoder_config.to_dict()
         return out
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """`PretrainedConfig.from_pretrained`, refusing transformers' built-in `pipeline("ner")`, which
+        cannot run this family's decoder (see token_logits.py)."""
+        refuse_builtin_pipeline(kwargs.get("_from_pipeline"), cls.model_type)
+        return super().from_pretrained(*args, **kwargs)
 
 
 def _check(name: str, value, allowed: tuple) -> None:

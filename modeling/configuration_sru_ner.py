@@ -11,6 +11,8 @@ import math
 from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
+from .token_logits import refuse_builtin_pipeline
+
 
 class SruNerConfig(PretrainedConfig):
     r"""Configuration of [`SruNerForTokenActions`].
@@ -146,6 +148,13 @@ class SruNerConfig(PretrainedConfig):
     @property
     def is_multi_task(self) -> bool:
         return bool(self.multi_task) if self.multi_task is not None else len(self.corpus_types) > 1
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """`PretrainedConfig.from_pretrained`, refusing transformers' built-in `pipeline("ner")`, which
+        cannot run this family's decoder (see token_logits.py)."""
+        refuse_builtin_pipeline(kwargs.get("_from_pipeline"), cls.model_type)
+        return super().from_pretrained(*args, **kwargs)
 
 
 SruNerConfig.register_for_auto_class()

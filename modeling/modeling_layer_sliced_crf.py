@@ -41,6 +41,7 @@ from .configuration_layer_sliced_crf import LAYER_PATHS, LayerSlicedCRFConfig, p
 from .crf import ILLEGAL_SCORE, LinearChainCRF
 from .lscrf_tags import X_TAG, allowed_transitions, spans_to_tags, tags_to_spans
 from .subwords import encode_words, plan_windows, stitch_window_spans
+from .token_logits import bio_log_probs, joint_token_logits
 
 try:  # transformers >= 5: init functions that respect already-loaded weights
     from transformers import initialization as _hf_init
@@ -335,9 +336,16 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
             tags: `[B, W]` long gold tag ids (index into `config.task_labels[task]`), optional.
             task_ids: `[B]` long index into `config.tasks` (mixed-task batches are run task by task),
                 or `task`: one task name/key for the whole batch; optional for single-task models.
+
+        Called with tokenizer tensors only (no word_index, word_mask, tags), as
+        AutoModelForTokenClassification users and pipelines do, it returns per-token `logits`
+        `[B, L, num_labels]` over `config.id2label` (see `token_logits`).
         """
+        if input_ids is not None and word_index is None and word_mask is None and tags is None:
+            return LayerSlicedCRFOutput(logits=self.token_logits(input_ids, attention_mask, token_type_ids))
         if input_ids is None or word_index is None or word_mask is None:
-            raise ValueError("forward needs input_ids, word_index and word_mask (build batches with model.collate)")
+            raise ValueError("forward needs input_ids, word_index and word_mask (build batches with model.collate), "
+                             "or input_ids alone for per-token logits")
         batch = input_ids.shape[0]
         word_mask = word_mask.bool()
         if batch and bool((word_mask.sum(dim=1) == 0).any()):
@@ -369,6 +377,17 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
             else:
                 loss = per_seq.sum() / word_mask.sum()
         return LayerSlicedCRFOutput(loss=loss, logits=logits, nll=nll, step_mask=word_mask, task_logits=task_logits)
+
+    def token_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                     token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-token logits `[B, L, num_labels]` over `config.id2label`: every task's emissions at every
+        sub-word, combined by `token_logits.joint_token_logits` (emissions only: no CRF transitions)."""
+        heads = []
+        for task in self.config.tasks:
+            hidden = self.encode(task, input_ids, attention_mask, token_type_ids)
+            emissions = self.heads[self.config.task_keys[task]](hidden)
+            heads.append(bio_log_probs(emissions, self.config.task_labels[task]))
+        return joint_token_logits(heads, [col for _, col in self.config.token_label_columns()])
 
     def _task_groups(self, batch: int, task_ids, task, device) -> list[tuple[str, torch.Tensor]]:
         if task is not None:

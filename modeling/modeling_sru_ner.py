@@ -42,6 +42,7 @@ from .sru_actions import (
 )
 from .sru_inputs import merge_examples, slot_index, split_for_training
 from .subwords import encode_words, plan_windows, stitch_window_spans, subword_counts
+from .token_logits import no_token_logits_message
 
 _PADDING_SCORE = -1e12
 _MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -746,4 +747,25 @@ def _public_encoder_name(name_or_path: str) -> str:
     return path
 
 
+class SruNerForTokenClassification(SruNerPreTrainedModel):
+    """What `AutoModelForTokenClassification` finds in an SRU-NER checkpoint: a clear error, because
+    the transition-based decoder has no per-token logits. Loading or building it raises ValueError
+    naming the supported classes."""
+
+    @staticmethod
+    def _unsupported() -> ValueError:
+        return ValueError(no_token_logits_message(
+            "SruNerForTokenActions", "SRU-NER, a transition-based (nested) NER model,",
+            {"AutoModel": "SruNerForTokenActions", "AutoConfig": "SruNerConfig"}))
+
+    def __init__(self, config: SruNerConfig, *args, **kwargs):
+        raise self._unsupported()
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        raise cls._unsupported()
+
+
 SruNerForTokenActions.register_for_auto_class("AutoModel")
+#: the class behind AutoModelForTokenClassification in saved checkpoints (see trainer/export.py)
+SruNerForTokenActions.token_classification_class = SruNerForTokenClassification

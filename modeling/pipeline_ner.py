@@ -1,16 +1,24 @@
-"""The `biomedical-ner` pipeline: raw text in, entities with character offsets out.
+"""The `token-classification` pipeline: raw text in, entities with character offsets out.
 
 Shipped with every checkpoint as Hub remote code, so that
 
     from transformers import pipeline
-    ner = pipeline(model="org/repo-or-folder", trust_remote_code=True)
+    ner = pipeline("token-classification", model="org/repo-or-folder", trust_remote_code=True)
+    # or pipeline(model=..., trust_remote_code=True): the checkpoint lists exactly this one task
     ner("Mutations in BRCA1 cause breast cancer.", batch_size=32)
     # [{"entity_group": "Gene", "score": 0.97, "word": "BRCA1", "start": 13, "end": 18}, ...]
 
 works where biomtl is not installed. Steps: text -> sentences -> words with character offsets
 (`text_split.py`, split like the training corpora) -> `model.predict_spans(sentences, tokenizer,
-batch_size)` (the family contract: every family windows its own over-long sentences) -> entities
-whose `word == text[start:end]`. Nested entities are kept. `score` is a plain Python float.
+batch_size)` (the family contract: every family windows its own over-long sentences) -> same-span
+type conflicts between corpora resolved (`span_conflicts.py`) -> entities whose
+`word == text[start:end]`. Nested entities are kept. `score` is a plain Python float.
+
+The checkpoint's `config.custom_pipelines` has one entry, keyed `token-classification` (the task
+users type). In-process the class is registered as `biomedical-ner` only (the name checkpoints saved
+before used), so that importing it never replaces transformers' built-in `token-classification`
+pipeline for other models. `pipeline("ner", ...)` builds the built-in pipeline, which cannot run
+these models' decoders: the configuration classes refuse that load with a message naming the task to use.
 
 Parameters (at construction or per call):
     batch_size: sentences per model batch (default 32); documents of one call are batched together.
@@ -18,7 +26,15 @@ Parameters (at construction or per call):
         (start, end, type) predicted for several corpora is reported once with its highest score.
         "prefixed": the model's corpus-prefixed label ("NCBI-disease/Disease") plus a `corpus` key.
     return_corpus: True is the same as label_mode="prefixed".
-    threshold: drop entities whose score is below it (default: keep all the model predicts).
+    conflicts: "resolve" (default): one type per (start, end) span when heads of different corpora
+        disagree (see span_conflicts.py); "keep": every corpus's prediction.
+    aggregation_strategy: "simple", "first", "max", "average" (the built-in pipeline's names) all give
+        the same entities (the model predicts whole spans already); "none" gives one record per word
+        of each entity in the BIO style, `{"entity": "B-Disease" | "I-Disease", "score", "index",
+        "word", "start", "end"}`, where `index` is the word's position among the text's words
+        (0-based) and a word inside several (nested) entities has one record per entity.
+    threshold: drop entities whose score is below it (default: keep all the model predicts); applied
+        after conflict resolution.
     newline_is_boundary: also end a sentence at every line break (default: only blank lines).
 """
 
@@ -29,23 +45,28 @@ from typing import Any
 from transformers import AutoModel, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
-from .text_split import Sentence, split_sentences
+from .span_conflicts import DEFAULT_CONFLICTS, check_conflict_mode, label_parts, resolve_conflicts
+from .text_split import Sentence, Word, split_sentences
 
-TASK = "biomedical-ner"
+#: the task name in `config.custom_pipelines` (what users type)
+TASK = "token-classification"
+#: the in-process registry name, and the task of checkpoints saved before the rename
+LEGACY_TASK = "biomedical-ner"
 LABEL_MODES = ("merged", "prefixed")
+#: the built-in pipeline's aggregation strategies; all but "none" give whole entities
+AGGREGATION_STRATEGIES = ("none", "simple", "first", "average", "max")
 DEFAULT_BATCH_SIZE = 32
+ACCEPTED_PARAMETERS = ("batch_size", "label_mode", "return_corpus", "conflicts", "aggregation_strategy",
+                       "threshold", "newline_is_boundary")
 
 
-def label_parts(label: str, corpus_types: dict[str, list[str]] | None, separator: str = "/") -> tuple[str, str]:
-    """Split a prefixed label into (corpus, type); ("", label) when it has no known prefix."""
-    for corpus in corpus_types or {}:
-        head = corpus + separator
-        if label.startswith(head):
-            return corpus, label[len(head):]
-    if separator in label:
-        corpus, kind = label.split(separator, 1)
-        return corpus, kind
-    return "", label
+def check_aggregation_strategy(value: Any) -> str:
+    """The lower-cased strategy name (a string or the built-in `AggregationStrategy` enum member)."""
+    name = str(getattr(value, "value", value)).lower()
+    if name not in AGGREGATION_STRATEGIES:
+        raise ValueError(f"aggregation_strategy must be one of {AGGREGATION_STRATEGIES} (all but 'none' give "
+                         f"the same whole entities), got {value!r}")
+    return name
 
 
 def spans_to_entities(
@@ -95,6 +116,28 @@ def merge_entities(entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(best.values(), key=lambda e: (e["start"], -e["end"], e["entity_group"], -e["score"]))
 
 
+def word_records(entities: list[dict[str, Any]], words: list[Word]) -> list[dict[str, Any]]:
+    """Entities -> one BIO record per word they cover (`aggregation_strategy="none"`).
+
+    `words` are the text's words in order; `index` is a word's position among them. Records of the
+    same (index, entity) keep the highest score; sorted by (index, entity).
+    """
+    first_word = {w.start: i for i, w in enumerate(words)}
+    best: dict[tuple[int, str], dict[str, Any]] = {}
+    for ent in entities:
+        i = first_word[ent["start"]]
+        while i < len(words) and words[i].end <= ent["end"]:
+            tag = ("B-" if words[i].start == ent["start"] else "I-") + ent["entity_group"]
+            rec = {"entity": tag, "score": ent["score"], "index": i, "word": words[i].text,
+                   "start": words[i].start, "end": words[i].end}
+            if "corpus" in ent:
+                rec["corpus"] = ent["corpus"]
+            if (i, tag) not in best or rec["score"] > best[i, tag]["score"]:
+                best[i, tag] = rec
+            i += 1
+    return [best[k] for k in sorted(best)]
+
+
 class BiomedicalNerPipeline(Pipeline):
     """Named entities of raw biomedical text with any model implementing `predict_spans`."""
 
@@ -110,13 +153,13 @@ class BiomedicalNerPipeline(Pipeline):
         return_corpus: bool | None = None,
         threshold: float | None = None,
         newline_is_boundary: bool | None = None,
+        conflicts: str | None = None,
+        aggregation_strategy: Any = None,
         **unknown: Any,
     ):
         if unknown:
-            raise TypeError(
-                f"{type(self).__name__} got unexpected parameter(s) {sorted(unknown)}; accepted: "
-                "batch_size, label_mode, return_corpus, threshold, newline_is_boundary"
-            )
+            raise TypeError(f"{type(self).__name__} got unexpected parameter(s) {sorted(unknown)}; accepted: "
+                            f"{', '.join(ACCEPTED_PARAMETERS)}")
         pre: dict[str, Any] = {}
         post: dict[str, Any] = {}
         if newline_is_boundary is not None:
@@ -135,6 +178,10 @@ class BiomedicalNerPipeline(Pipeline):
             if not 0.0 <= threshold <= 1.0:
                 raise ValueError(f"threshold must be in [0, 1], got {threshold}")
             post["threshold"] = threshold
+        if conflicts is not None:
+            post["conflicts"] = check_conflict_mode(conflicts)
+        if aggregation_strategy is not None:
+            post["aggregation_strategy"] = check_aggregation_strategy(aggregation_strategy)
         return pre, {}, post
 
     # ---- the three pipeline stages -------------------------------------------------------
@@ -149,17 +196,26 @@ class BiomedicalNerPipeline(Pipeline):
         return {"text": inputs["text"], "sentences": sentences, "spans": spans}
 
     def postprocess(
-        self, outputs: dict[str, Any], label_mode: str = "merged", threshold: float | None = None
+        self,
+        outputs: dict[str, Any],
+        label_mode: str = "merged",
+        threshold: float | None = None,
+        conflicts: str = DEFAULT_CONFLICTS,
+        aggregation_strategy: str = "simple",
     ) -> list[dict[str, Any]]:
         config = self.model.config
         corpus_types = getattr(config, "corpus_types", None)
         separator = getattr(config, "prefix_separator", None) or "/"
         entities: list[dict[str, Any]] = []
         for sentence, spans in zip(outputs["sentences"], outputs["spans"]):
+            spans = resolve_conflicts(spans, corpus_types, conflicts, separator)
             entities.extend(
                 spans_to_entities(outputs["text"], sentence, spans, corpus_types, separator, label_mode, threshold)
             )
-        return merge_entities(entities)
+        entities = merge_entities(entities)
+        if aggregation_strategy == "none":
+            return word_records(entities, [w for s in outputs["sentences"] for w in s.words])
+        return entities
 
     # ---- batching: every sentence of every document of one call in shared batches ---------------
     def _predict(self, word_lists: list[list[str]], batch_size: int) -> list[list[dict]]:
@@ -190,6 +246,13 @@ class BiomedicalNerPipeline(Pipeline):
             return self._run_documents(list(inputs), size, pre, post)
         return self._iterate(inputs, size, pre, post)
 
+    def save_pretrained(self, save_directory, **kwargs: Any) -> None:
+        """`Pipeline.save_pretrained` with exactly one `config.custom_pipelines` entry, keyed TASK, and
+        this file copied next to the model (also when re-saving a remote-loaded pipeline), whatever
+        name the class was registered under in this process."""
+        self._registered_impl = {TASK: {"impl": type(self), "pt": (AutoModel,), "type": "text"}}
+        super().save_pretrained(save_directory, **kwargs)
+
     def _iterate(self, inputs, size, pre, post):
         chunk: list[str] = []
         for text in inputs:
@@ -213,4 +276,7 @@ class BiomedicalNerPipeline(Pipeline):
         return results
 
 
-PIPELINE_REGISTRY.register_pipeline(TASK, pipeline_class=BiomedicalNerPipeline, pt_model=AutoModel, type="text")
+# In-process name: `pipeline("biomedical-ner", model=<model object>, tokenizer=...)`. Registering
+# TASK itself would replace the built-in token-classification pipeline for every model.
+PIPELINE_REGISTRY.register_pipeline(LEGACY_TASK, pipeline_class=BiomedicalNerPipeline, pt_model=AutoModel,
+                                    type="text")

@@ -47,11 +47,27 @@ def test_demo_then_cross_corpus_evaluate(isolated, tiny_encoder_dir, capsys):
                    "--type-map", "Disease=Disease", "--output", str(report)])
     assert rc == 0
     rep = json.loads(report.read_text())
-    assert rep["mode"] == "merged"
+    assert rep["mode"] == "merged" and rep["conflicts"] == "resolve"
     assert list(rep["per_corpus"]) == ["BC5CDR-disease"] and rep["per_corpus"]["BC5CDR-disease"]["sentences"] == 6
     gold_mentions = sum(1 for line in (src / "BC5CDR-IOB" / "test.tsv").read_text().splitlines()
                         if line.endswith("B-Disease"))
     assert rep["micro"]["tp"] + rep["micro"]["fn"] == gold_mentions
+    assert cli_main(["evaluate", str(best), "--corpus", "bc5cdr_disease", "--source-dir", str(src),
+                     "--conflicts", "keep", "--output", str(report)]) == 0
+    assert json.loads(report.read_text())["conflicts"] == "keep" and "conflicts=keep" in capsys.readouterr().out
+
+    # the issue-18 measurement script on the same tiny model: both corpora, keep vs resolve
+    from benchmarks.conflicts import main as conflicts_main
+
+    assert conflicts_main(["--model", str(best), "--source-dir", str(src), "--output",
+                           str(isolated / "conflicts.json")]) == 0
+    rows = json.loads((isolated / "conflicts.json").read_text())["rows"]
+    assert [(r["corpus"], r["conflicts"]) for r in rows] == [
+        ("NCBI-disease", "keep"), ("NCBI-disease", "resolve"), ("BC5CDR", "keep"), ("BC5CDR", "resolve")]
+    for keep, resolve in (rows[:2], rows[2:]):
+        assert keep["tp"] + keep["fn"] == resolve["tp"] + resolve["fn"] > 0  # same gold
+        assert resolve["tp"] + resolve["fp"] <= keep["tp"] + keep["fp"]  # resolving only removes predictions
+    assert "NCBI-disease   resolve" in capsys.readouterr().out
     # disjoint mode on a corpus the model never saw is refused with a clear message
     assert cli_main(["evaluate", str(best), "--corpus", "bc5cdr_disease", "--source-dir", str(src),
                      "--mode", "disjoint"]) == 2

@@ -1,4 +1,4 @@
-"""The `biomedical-ner` pipeline with an in-process fake model (fast unit tests of the pipeline logic).
+"""The biomtl NER pipeline (`token-classification` in checkpoints) with an in-process fake model (fast unit tests of the pipeline logic).
 
 End-to-end tests with a real model family are in test_pipeline_e2e.py.
 """
@@ -115,8 +115,48 @@ def test_threshold(fake_pipe):
 
 
 def test_unknown_parameter_is_an_error(fake_pipe):
-    with pytest.raises(TypeError, match="aggregation_strategy"):
-        fake_pipe("Text", aggregation_strategy="simple")
+    with pytest.raises(TypeError, match="ignore_labels.*accepted: .*aggregation_strategy"):
+        fake_pipe("Text", ignore_labels=["O"])
+
+
+def test_aggregation_strategies(fake_pipe):
+    from transformers.pipelines.token_classification import AggregationStrategy
+
+    text = "Huntington Disease after 25 mg."
+    spans = fake_pipe(text)
+    for name in ("simple", "first", "max", "average", "SIMPLE", AggregationStrategy.MAX):
+        assert fake_pipe(text, aggregation_strategy=name) == spans
+    words = fake_pipe(text, aggregation_strategy="none")
+    # "Huntington Disease" (0.25) nests "Huntington" and "Disease" (0.5 each): one record per entity and
+    # word, except that the same (word, tag) keeps its highest score
+    assert [(w["index"], w["entity"], w["word"], w["score"]) for w in words] == [
+        (0, "B-Disease", "Huntington", 0.5), (1, "B-Disease", "Disease", 0.5), (1, "I-Disease", "Disease", 0.25),
+        (3, "B-Chemical", "25", 0.75)]
+    for w in words:
+        assert set(w) == {"entity", "score", "index", "word", "start", "end"} and text[w["start"]:w["end"]] == w["word"]
+    prefixed = fake_pipe(text, aggregation_strategy="none", label_mode="prefixed")
+    assert {(w["entity"], w["corpus"]) for w in prefixed if w["index"] == 3} == {("B-B/Chemical", "B")}
+    with pytest.raises(ValueError, match=r"aggregation_strategy must be one of \('none', 'simple'"):
+        fake_pipe(text, aggregation_strategy="mean")
+
+
+def test_conflicts_option(tiny_encoder_dir):
+    """A with only Disease against B (Chemical + Disease) on the same word: B arbitrates."""
+    tok = AutoTokenizer.from_pretrained(tiny_encoder_dir)
+    model = FakeNerModel(FakeNerConfig())
+    model.predict_spans = lambda sentences, tokenizer, batch_size=32: [
+        [{"start": 0, "end": 1, "label": "A/Disease", "score": 0.9},
+         {"start": 0, "end": 1, "label": "B/Chemical", "score": 0.6},
+         {"start": 0, "end": 2, "label": "A/Disease", "score": 0.8}] for _ in sentences]
+    pipe = BiomedicalNerPipeline(model=model, tokenizer=tok)
+    got = {(e["word"], e["entity_group"]) for e in pipe("Cisplatin toxicity")}
+    assert got == {("Cisplatin", "Chemical"), ("Cisplatin toxicity", "Disease")}
+    kept = {(e["word"], e["entity_group"]) for e in pipe("Cisplatin toxicity", conflicts="keep")}
+    assert kept == got | {("Cisplatin", "Disease")}
+    keep_pipe = BiomedicalNerPipeline(model=model, tokenizer=tok, conflicts="keep")
+    assert {(e["word"], e["entity_group"]) for e in keep_pipe("Cisplatin toxicity")} == kept
+    with pytest.raises(ValueError, match="conflicts must be one of"):
+        pipe("Cisplatin", conflicts="merge")
 
 
 def test_batch_size_is_passed_and_documents_share_batches(fake_pipe):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 
 import pytest
 import torch
@@ -34,6 +35,10 @@ def _family(name: str):
         from biomtl.modeling import MrcMultiTaskForNER
 
         return MrcMultiTaskForNER
+    if name == "crf":
+        from biomtl.modeling import LayerSlicedXLNetCRF
+
+        return LayerSlicedXLNetCRF
     from biomtl.modeling import SruNerForTokenActions
 
     return SruNerForTokenActions
@@ -68,8 +73,9 @@ def test_hub_folder_loads_without_biomtl_and_gives_the_same_entities(family, tin
     folder = save_hub_folder(model, tokenizer, tmp_path / "hub")
     check_hub_folder(folder)
     config = json.loads((folder / "config.json").read_text())
-    assert set(config["auto_map"]) >= {"AutoConfig", "AutoModel"}
-    assert config["custom_pipelines"]["biomedical-ner"]["impl"] == "pipeline_ner.BiomedicalNerPipeline"
+    assert set(config["auto_map"]) == {"AutoConfig", "AutoModel", "AutoModelForTokenClassification"}
+    assert list(config["custom_pipelines"]) == ["token-classification"]  # one entry: the task-less call works
+    assert config["custom_pipelines"]["token-classification"]["impl"] == "pipeline_ner.BiomedicalNerPipeline"
     assert str(tmp_path) not in (folder / "config.json").read_text()  # no local path leaks
     assert json.loads((folder / "tokenizer_config.json").read_text())["model_max_length"] == 128
     assert not list(folder.glob("*.bin")) and (folder / "model.safetensors").is_file()
@@ -229,3 +235,96 @@ def test_sru_export_keeps_corpus_insertion_order(tiny_encoder_dir, tokenizer, tm
     assert not [w for w in recwarn if "corpus order" in str(w.message)]
     loaded = AutoModel.from_pretrained(folder, trust_remote_code=True)
     assert list(loaded.config.corpus_types) == list(unsorted)
+
+
+TOKEN_TASK_CHECKS = """
+import json
+from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
+folders, texts, out = {folders!r}, {texts!r}, {{}}
+
+
+def error(fn):
+    try:
+        fn()
+    except Exception as err:  # noqa: BLE001
+        return type(err).__name__ + ": " + str(err)
+    return None
+
+
+for family, folder in folders.items():
+    r = out[family] = {{}}
+    tc = pipeline("token-classification", model=folder, trust_remote_code=True)
+    r["task"] = tc(texts)
+    r["taskless"] = pipeline(model=folder, trust_remote_code=True)(texts)
+    r["agg"] = {{a: tc(texts, aggregation_strategy=a) for a in ("simple", "first", "max", "average", "none")}}
+    r["agg_constructed"] = pipeline("token-classification", model=folder, trust_remote_code=True,
+                                    aggregation_strategy="none")(texts)
+    r["bad_agg"] = error(lambda: tc(texts, aggregation_strategy="mean"))
+    r["ner"] = error(lambda: pipeline("ner", model=folder, trust_remote_code=True))
+    r["keep"] = tc(texts, conflicts="keep")
+
+    def token_model():
+        model = AutoModelForTokenClassification.from_pretrained(folder, trust_remote_code=True)
+        tok = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
+        enc = tok(texts, return_tensors="pt", padding=True)
+        r["logits"] = [list(model(**enc).logits.shape), list(enc["input_ids"].shape), len(model.config.id2label),
+                       type(model).__name__]
+
+    r["token_model_error"] = error(token_model)
+print("RESULT" + json.dumps(out))
+"""
+
+
+def test_token_classification_task_for_every_family_without_biomtl(tiny_encoder_dir, tokenizer, tmp_path):
+    """Where biomtl is not installed: `pipeline("token-classification", ...)` and the task-less call give the
+    pipeline's entities for every family; aggregation strategies; `pipeline("ner")` and SRU-NER's
+    AutoModelForTokenClassification fail with messages naming what works; CRF and MRC give per-token logits.
+    A checkpoint saved before the rename (custom pipeline `biomedical-ner`) still loads by that name."""
+    folders, expected = {}, {}
+    texts = [TEXT, "Aspirin and cancer."]
+    for family in ("sru", "mrc", "crf"):
+        torch.manual_seed(0)
+        model = _family(family).from_encoder(str(tiny_encoder_dir), corpus_types=CORPUS_TYPES).eval()
+        folders[family] = str(save_hub_folder(model, tokenizer, tmp_path / family))
+        pipe = BiomedicalNerPipeline(model=model, tokenizer=tokenizer)
+        expected[family] = {"spans": pipe(texts), "words": pipe(texts, aggregation_strategy="none"),
+                            "keep": pipe(texts, conflicts="keep")}
+    assert sum(map(len, expected["crf"]["spans"])) > 5 and sum(map(len, expected["mrc"]["spans"])) > 5
+    legacy = tmp_path / "legacy"
+    shutil.copytree(folders["mrc"], legacy)
+    config = json.loads((legacy / "config.json").read_text())
+    config["custom_pipelines"] = {"biomedical-ner": config["custom_pipelines"]["token-classification"]}
+    (legacy / "config.json").write_text(json.dumps(config))
+
+    proc = run_without_biomtl(TOKEN_TASK_CHECKS.format(folders=folders, texts=texts), tmp_path / "fresh")
+    result = json.loads(next(x for x in proc.stdout.splitlines() if x.startswith("RESULT"))[len("RESULT"):])
+    for family, r in result.items():
+        want = _rounded(expected[family]["spans"])
+        assert _rounded(r["task"]) == _rounded(r["taskless"]) == want, family
+        for name in ("simple", "first", "max", "average"):
+            assert _rounded(r["agg"][name]) == want, (family, name)
+        assert _rounded(r["agg"]["none"]) == _rounded(r["agg_constructed"]) == _rounded(expected[family]["words"])
+        assert _rounded(r["keep"]) == _rounded(expected[family]["keep"])
+        assert "aggregation_strategy must be one of ('none', 'simple', 'first', 'average', 'max')" in r["bad_agg"]
+        assert r["ner"].startswith("ValueError: pipeline('ner') builds transformers' built-in")
+        assert "pipeline('token-classification', model=..., trust_remote_code=True)" in r["ner"]
+    for family in ("mrc", "crf"):
+        assert result[family]["token_model_error"] is None
+        (batch, length, labels), ids_shape, n_labels, _ = result[family]["logits"]
+        assert [batch, length] == ids_shape and labels == n_labels == 7  # O + B/I of 3 prefixed types
+    assert "Supported classes: AutoModel -> SruNerForTokenActions" in result["sru"]["token_model_error"]
+    words = [w for doc in result["mrc"]["agg"]["none"] for w in doc]
+    assert words and all(w["entity"][:2] in ("B-", "I-") and set(w) == {"entity", "score", "index", "word",
+                                                                        "start", "end"} for w in words)
+
+    code = f"""
+        import json
+        from transformers import pipeline
+        texts = {texts!r}
+        a = pipeline("biomedical-ner", model={str(legacy)!r}, trust_remote_code=True)(texts)
+        b = pipeline(model={str(legacy)!r}, trust_remote_code=True)(texts)
+        print("RESULT" + json.dumps([a, b]))
+    """
+    proc = run_without_biomtl(code, tmp_path / "fresh_legacy")
+    a, b = json.loads(next(x for x in proc.stdout.splitlines() if x.startswith("RESULT"))[len("RESULT"):])
+    assert _rounded(a) == _rounded(b) == _rounded(expected["mrc"]["spans"])

@@ -275,7 +275,15 @@ def test_predict_command_with_a_saved_model(tmp_path, tiny_encoder_dir, capsys):
     key = lambda e: (e["start"], e["end"], e["entity_group"], round(e["score"], 5))  # noqa: E731
     assert recs[0]["id"] == "111" and sorted(map(key, recs[0]["entities"])) == sorted(map(key, expected))
     assert expected  # the random model does tag something
+    assert recs[0]["biomtl"] == {"conflicts": "resolve"}  # the choice is recorded
     assert "2 documents" in capsys.readouterr().err
+    args = parser.parse_args(["predict", str(folder), "--input", str(src), "--output", str(out),
+                              "--output-format", "jsonl", "--conflicts", "keep", "--no-progress"])
+    assert args.func(args) == 0
+    kept = [json.loads(x) for x in out.read_text().splitlines()]
+    assert kept[0]["biomtl"] == {"conflicts": "keep"} and "conflicts=keep" in capsys.readouterr().err
+    t_keep = pipe(title, conflicts="keep")
+    assert sorted(map(key, [e for e in kept[0]["entities"] if e["end"] <= len(title)])) == sorted(map(key, t_keep))
 
     args = parser.parse_args(["predict", str(folder), "-i", str(src), "-o", str(tmp_path / "p.xml"),
                               "--output-format", "bioc-xml", "--label-mode", "prefixed", "--threshold", "0.3",
@@ -284,6 +292,7 @@ def test_predict_command_with_a_saved_model(tmp_path, tiny_encoder_dir, capsys):
     with (tmp_path / "p.xml").open("rb") as fh:
         coll = bioc.biocxml.load(fh)
     anns = [a for p in coll.documents[0].passages for a in p.annotations]
+    assert coll.infons["biomtl.conflicts"] == "resolve"
     assert anns and all("/" in a.infons["type"] and float(a.infons["score"]) >= 0.3 for a in anns)
 
     with pytest.raises(FileNotFoundError, match="has no config.json"):

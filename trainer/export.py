@@ -1,8 +1,9 @@
 """Write a Hub-ready folder: config with `auto_map`, safetensors weights, tokenizer, remote code and the
-`biomedical-ner` pipeline, loadable where biomtl is not installed:
+`token-classification` pipeline, loadable where biomtl is not installed:
 
     AutoModel.from_pretrained(folder, trust_remote_code=True)
-    pipeline(model=folder, trust_remote_code=True)
+    AutoModelForTokenClassification.from_pretrained(folder, trust_remote_code=True)  # not SRU-NER
+    pipeline("token-classification", model=folder, trust_remote_code=True)   # or without the task
 
 See ../shared/design/hf-notes.md §1 (auto_map, copied files), §3 (tokenizer) and §4 (pipelines).
 """
@@ -21,15 +22,26 @@ from biomtl.modeling.pipeline_ner import TASK, BiomedicalNerPipeline
 FALLBACK_MAX_LENGTH = 512
 
 
-def auto_map_for(model: PreTrainedModel) -> dict[str, str]:
-    """`{"AutoConfig": "configuration_x.XConfig", "AutoModel": "modeling_x.XModel"}` for a model instance.
+AUTO_CLASSES = ("AutoConfig", "AutoModel", "AutoModelForTokenClassification")
 
-    The module part is the file name the class is defined in (copied flat into the folder).
+
+def _class_ref(cls: type) -> str:
+    return f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}"
+
+
+def auto_map_for(model: PreTrainedModel) -> dict[str, str]:
+    """`{"AutoConfig": "configuration_x.XConfig", "AutoModel": "modeling_x.XModel",
+    "AutoModelForTokenClassification": ...}` for a model instance.
+
+    The module part is the file name the class is defined in (copied flat into the folder). The
+    token-classification class is the model class itself unless the family names another one in
+    `token_classification_class` (SRU-NER: a placeholder that explains why it cannot be loaded).
     """
     model_cls, config_cls = type(model), type(model.config)
     return {
-        "AutoConfig": f"{config_cls.__module__.rsplit('.', 1)[-1]}.{config_cls.__name__}",
-        "AutoModel": f"{model_cls.__module__.rsplit('.', 1)[-1]}.{model_cls.__name__}",
+        "AutoConfig": _class_ref(config_cls),
+        "AutoModel": _class_ref(model_cls),
+        "AutoModelForTokenClassification": _class_ref(getattr(model_cls, "token_classification_class", model_cls)),
     }
 
 
@@ -44,9 +56,10 @@ def model_max_length(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase)
 
 
 def save_hub_folder(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out_dir: str | Path) -> Path:
-    """Save `model` + `tokenizer` with their remote code and the `biomedical-ner` pipeline into `out_dir`.
+    """Save `model` + `tokenizer` with their remote code and the `token-classification` pipeline into `out_dir`.
 
-    Writes `config.json` (with `auto_map` for AutoConfig/AutoModel and `custom_pipelines`),
+    Writes `config.json` (with `auto_map` for AutoConfig/AutoModel/AutoModelForTokenClassification
+    and `custom_pipelines`, whose only entry is keyed `token-classification`),
     `model.safetensors`, `tokenizer.json` + `tokenizer_config.json` (with `model_max_length`), the
     family's modeling/configuration files and every sibling they import, `pipeline_ner.py` and
     `text_split.py`. Other files already in `out_dir` (e.g. a README.md model card) are left alone.
@@ -94,16 +107,19 @@ def check_hub_folder(folder: str | Path) -> None:
     folder = Path(folder)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     missing = []
-    for key in ("AutoConfig", "AutoModel"):
+    for key in AUTO_CLASSES:
         ref = (config.get("auto_map") or {}).get(key)
         if not ref:
             missing.append(f"config.json auto_map.{key}")
         elif not (folder / f"{ref.split('.')[0]}.py").is_file():
             missing.append(f"{ref.split('.')[0]}.py")
-    impl = ((config.get("custom_pipelines") or {}).get(TASK) or {}).get("impl")
-    if not impl:
+    pipelines = config.get("custom_pipelines") or {}
+    if not (pipelines.get(TASK) or {}).get("impl"):
         missing.append(f"config.json custom_pipelines.{TASK}")
-    for name in ("pipeline_ner.py", "text_split.py", "model.safetensors", "tokenizer_config.json"):
+    if set(pipelines) - {TASK}:  # a second entry breaks pipeline(model=...) without a task
+        raise ValueError(f"{folder}/config.json lists custom pipelines {sorted(pipelines)}; only {TASK!r} may be listed")
+    for name in ("pipeline_ner.py", "text_split.py", "span_conflicts.py", "model.safetensors",
+                 "tokenizer_config.json"):
         if not (folder / name).is_file():
             missing.append(name)
     for py in folder.glob("*.py"):  # every sibling a shipped file imports must be there too

@@ -2,7 +2,7 @@
 
 `push_to_hub(model_dir, repo_id)` uploads everything a user needs to run the model without biomtl:
 weights (`model.safetensors`), `config.json`, the tokenizer files, the remote-code `.py` files of the
-model family and its `biomedical-ner` pipeline, `all_results.json`, and the model card `README.md`
+model family and its `token-classification` pipeline, `all_results.json`, and the model card `README.md`
 (generated from `all_results.json` when missing, regenerated when it is a biomtl-generated card so its
 usage snippet names the repo). Pickle files (`*.bin`, `*.pkl`, `*.pt`, `*.pth`), training checkpoints
 and `__pycache__` are never uploaded.

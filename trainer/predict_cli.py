@@ -41,6 +41,9 @@ def add_predict_command(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=None, help="drop entities scoring below this")
     p.add_argument("--label-mode", choices=("merged", "prefixed"), default="merged",
                    help="entity types without (merged, default) or with their corpus prefix")
+    p.add_argument("--conflicts", choices=("resolve", "keep"), default="resolve",
+                   help="same span typed differently by heads of different corpora: keep one type (resolve, "
+                        "default) or every prediction (keep); recorded in jsonl/BioC outputs")
     p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda:0 (default: cuda if available)")
     p.add_argument("--revision", default=None, help="Hub revision of MODEL")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -57,7 +60,8 @@ def _positive_int(value: str) -> int:
 
 def load_ner_pipeline(model_name_or_path: str, device: str | None = None, revision: str | None = None,
                       **pipeline_kwargs: Any):
-    """Model + tokenizer (trust_remote_code=True) wrapped in the `biomedical-ner` pipeline."""
+    """Model + tokenizer (trust_remote_code=True) wrapped in the checkpoint family's NER pipeline
+    (`BiomedicalNerPipeline`, the `token-classification` task of saved checkpoints)."""
     import torch
     from transformers import AutoModel, AutoTokenizer
 
@@ -82,9 +86,10 @@ def load_ner_pipeline(model_name_or_path: str, device: str | None = None, revisi
 
 def predict_file(ner, input_path: str | Path, output_path: str | Path, input_format: str = "auto",
                  output_format: str = "auto", lines: bool = False, batch_size: int = 32,
-                 progress: bool = True) -> dict[str, Any]:
+                 progress: bool = True, settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """Read `input_path`, tag every document with `ner` (a pipeline or any callable with the same
-    signature), write `output_path`. Returns counts: documents, entities, formats, dropped input
+    signature), write `output_path` (recording `settings`, e.g. {"conflicts": "resolve"}, where the
+    format has room: see predict_io). Returns counts: documents, entities, formats, dropped input
     annotation lines (PubTator)."""
     from tqdm.auto import tqdm
 
@@ -95,7 +100,7 @@ def predict_file(ner, input_path: str | Path, output_path: str | Path, input_for
     collection = data.collection if out_fmt == data.format else None
     n_entities = 0
     with tqdm(total=data.total, unit="doc", desc="predict", disable=not progress, file=sys.stderr) as bar:
-        with OutputWriter(output_path, out_fmt, collection=collection) as writer:
+        with OutputWriter(output_path, out_fmt, collection=collection, settings=settings) as writer:
             for doc in annotate(data.documents, ner, batch_size=batch_size, progress=bar):
                 writer.write(doc)
                 n_entities += sum(len(s.entities) for s in doc.segments)
@@ -108,14 +113,15 @@ def run_predict(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"input file not found: {args.input}")
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise ValueError(f"--threshold must be in [0, 1], got {args.threshold}")
-    kwargs: dict[str, Any] = {"label_mode": args.label_mode}
+    kwargs: dict[str, Any] = {"label_mode": args.label_mode, "conflicts": args.conflicts}
     if args.threshold is not None:
         kwargs["threshold"] = args.threshold
     ner = load_ner_pipeline(args.model, device=args.device, revision=args.revision, **kwargs)
     stats = predict_file(ner, args.input, args.output, args.format, args.output_format, lines=args.lines,
-                         batch_size=args.batch_size, progress=not args.no_progress)
+                         batch_size=args.batch_size, progress=not args.no_progress,
+                         settings={"conflicts": args.conflicts})
     print(f"{stats['documents']} documents, {stats['entities']} entities -> {args.output} "
-          f"({stats['input_format']} -> {stats['output_format']})", file=sys.stderr)
+          f"({stats['input_format']} -> {stats['output_format']}, conflicts={args.conflicts})", file=sys.stderr)
     if stats["dropped_input_annotations"]:
         print(f"note: {stats['dropped_input_annotations']} annotation/relation lines of the PubTator input "
               "were not copied (the output holds the predictions only)", file=sys.stderr)

@@ -6,7 +6,8 @@ passage (or, for passages given only as sentences, each sentence) for BioC. The 
 segment; entities get document-level offsets (segment offset + offset in the segment).
 
 Output formats:
-  jsonl      `{"id", "text", "entities": [{"entity_group", "score", "word", "start", "end"}]}` per line;
+  jsonl      `{"id", "text", "entities": [{"entity_group", "score", "word", "start", "end"}]}` per line
+             (plus `"biomtl": {settings}` when the caller records settings, e.g. `conflicts`);
              a JSON-lines input line keeps its other fields. `text` is the document text (segments laid
              out at their offsets, gaps filled with spaces) and `word == text[start:end]`.
   pubtator   `ID|t|title`, `ID|a|abstract`, then `ID<TAB>start<TAB>end<TAB>mention<TAB>type` lines, offsets
@@ -14,7 +15,8 @@ Output formats:
              (offsets unchanged). Annotation and relation lines of a PubTator input are not copied.
   bioc-xml / bioc-json   the input collection (when it is BioC) with one annotation per entity added
              to the passage/sentence it was found in (`infons`: type, score, annotator=biomtl); existing
-             annotations and relations are kept. Other inputs become a new collection.
+             annotations and relations are kept. Other inputs become a new collection. Recorded
+             settings become collection infons `biomtl.<name>`. PubTator has no place for them.
 
 Every input problem raises `PredictInputError` (a ValueError) naming the file and line or document.
 BioC uses the `bioc` package (PyPI, MIT; pure Python + lxml).
@@ -338,11 +340,13 @@ def _plain_entity(e: dict[str, Any]) -> dict[str, Any]:
     return {k: (float(v) if k == "score" else v) for k, v in e.items()}
 
 
-def jsonl_record(doc: Document) -> dict[str, Any]:
+def jsonl_record(doc: Document, settings: dict[str, Any] | None = None) -> dict[str, Any]:
     text = doc.text()
     record = dict(doc.record) if doc.record is not None else {"id": doc.id, "text": text}
     record.setdefault("id", doc.id)  # a JSON-lines input without ids gets its line number
     record["entities"] = [_plain_entity(e) for e in doc.entities()]
+    if settings:
+        record["biomtl"] = dict(settings)
     for e in record["entities"]:
         if text[e["start"]:e["end"]] != e["word"]:  # a bug, never written silently
             raise AssertionError(f"entity {e} does not match the text of document {doc.id!r}")
@@ -419,12 +423,13 @@ def bioc_document(doc: Document):
 class OutputWriter:
     """Writes documents to `path` in `fmt`; the file appears only when `close()` succeeds."""
 
-    def __init__(self, path: str | Path, fmt: str, collection: Any = None):
+    def __init__(self, path: str | Path, fmt: str, collection: Any = None, settings: dict[str, Any] | None = None):
         if fmt not in OUTPUT_FORMATS or fmt == "auto":
             raise PredictInputError(f"unknown output format {fmt!r}; one of {', '.join(OUTPUT_FORMATS[1:])}")
         self.path = Path(path)
         self.fmt = fmt
         self.collection = collection
+        self.settings = dict(settings or {})  # recorded in jsonl records / BioC collection infons
         self.count = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
@@ -434,7 +439,7 @@ class OutputWriter:
 
     def write(self, doc: Document) -> None:
         if self.fmt == "jsonl":
-            self._fh.write(json.dumps(jsonl_record(doc), ensure_ascii=False) + "\n")
+            self._fh.write(json.dumps(jsonl_record(doc, self.settings), ensure_ascii=False) + "\n")
         elif self.fmt == "pubtator":
             self._fh.write("\n".join(pubtator_lines(doc)) + "\n\n")
         else:
@@ -468,6 +473,8 @@ class OutputWriter:
             collection.documents = []
         for bdoc in self._bioc_docs:
             collection.add_document(bdoc)
+        for key, value in self.settings.items():
+            collection.infons[f"{ANNOTATOR}.{key}"] = str(value)
         if self.fmt == "bioc-json":
             self._fh.write(biocjson.dumps(collection, indent=2, ensure_ascii=False) + "\n")
         else:

@@ -27,6 +27,9 @@ def add_train_commands(subparsers) -> None:
     e.add_argument("--type-map", nargs="*", default=[], metavar="SRC=DST",
                    help="rename predicted types to the corpus's names, e.g. Gene=protein")
     e.add_argument("--mode", choices=["merged", "disjoint"], default="merged")
+    e.add_argument("--conflicts", choices=["resolve", "keep"], default="resolve",
+                   help="same span typed differently by heads of different corpora: keep one type (resolve, "
+                        "default) or every prediction (keep)")
     e.add_argument("--batch-size", type=int, default=64)
     e.add_argument("--max-sentences", type=int, help="score only the first N sentences")
     e.add_argument("--output", help="write the full report as JSON here")
@@ -85,49 +88,80 @@ def relabel_for_corpus(pred: list[dict], corpus: str, type_map: dict[str, str]) 
     return out
 
 
-def _evaluate(args: argparse.Namespace) -> int:
-    from transformers import AutoModel, AutoTokenizer
+def score_predictions(examples: list[dict], preds: list[list[dict]], corpus: str, types: list[str],
+                      model_types: dict[str, list[str]], mode: str = "merged",
+                      type_map: dict[str, str] | None = None, conflicts: str = "resolve"):
+    """Score a model's predictions (corpus-prefixed labels, one list per example) on one corpus.
 
-    from .. import modeling  # noqa: F401  (registers the families with the Auto classes)
-    from ..data_scripts import get_spec, load_prepared, prefixed, prepare_corpus
-    from ..metrics import format_table, score_corpus_spans
-    from .evaluation import predict_examples
+    Same-span conflicts between the model's corpora are resolved first (`conflicts`, see
+    modeling/span_conflicts.py). merged: prefixes stripped, `type_map` applied, only `types` scored;
+    disjoint: the corpus's own prefixed types (ValueError when the model was not trained on it).
+    Returns the `ScoreReport`.
+    """
+    from ..data_scripts import prefixed
+    from ..metrics import score_corpus_spans
+    from ..modeling.span_conflicts import resolve_conflicts
 
-    type_map = _parse_type_map(args.type_map)
-    if args.corpus:
-        spec = get_spec(args.corpus)
-        dd = prepare_corpus(spec.key, source_dir=args.source_dir).dataset
-        corpus, types = spec.corpus, list(spec.keep_types or spec.types)
-    else:
-        dd = load_prepared(args.data)
-        first = next(iter(dd.values()))
-        corpus = first[0]["corpus"]
-        types = sorted({s["label"] for ds in dd.values() for sp in ds["spans"] for s in sp})
-    if args.split not in dd:
-        raise ValueError(f"no split {args.split!r} (has {list(dd)})")
-    ds = dd[args.split]
-    if args.max_sentences:
-        ds = ds.select(range(min(args.max_sentences, len(ds))))
-    examples = ds.to_list()
-    model = AutoModel.from_pretrained(args.model, trust_remote_code=True)
-    tokenizer = AutoTokenizer.from_pretrained(args.model, trust_remote_code=True)
-    model_types: dict[str, list[str]] = dict(model.config.corpus_types)
-    preds = predict_examples(model, tokenizer, [ex["tokens"] for ex in examples], args.batch_size,
-                             progress=True, desc=f"{corpus} {args.split}")
+    preds = [resolve_conflicts(p, model_types, conflicts) for p in preds]
     gold = [[dict(s, label=prefixed(corpus, s["label"])) for s in ex["spans"]] for ex in examples]
-    if args.mode == "disjoint":
+    if mode == "disjoint":
         if corpus not in model_types:
             raise ValueError(f"disjoint mode scores a corpus's own prefixed types, but the model was not trained "
                              f"on {corpus} (it knows {list(model_types)}); use --mode merged")
         corpus_types = model_types
     else:
-        preds = [relabel_for_corpus(p, corpus, type_map) for p in preds]
+        preds = [relabel_for_corpus(p, corpus, type_map or {}) for p in preds]
         corpus_types = {corpus: [prefixed(corpus, t) for t in types]}
-    report = score_corpus_spans(gold, preds, [corpus] * len(examples), corpus_types, mode=args.mode)
-    print(f"{args.model} on {corpus} ({args.split}, {len(examples)} sentences), {args.mode} mode")
+    return score_corpus_spans(gold, preds, [corpus] * len(examples), corpus_types, mode=mode)
+
+
+def corpus_split(corpus_key: str, source_dir: str | None, split: str = "test",
+                 max_sentences: int | None = None) -> tuple[str, list[str], list[dict]]:
+    """(corpus name, the types it annotates, examples of `split`) of a registry corpus."""
+    from ..data_scripts import get_spec, prepare_corpus
+
+    spec = get_spec(corpus_key)
+    dd = prepare_corpus(spec.key, source_dir=source_dir).dataset
+    return spec.corpus, list(spec.keep_types or spec.types), _split_examples(dd, split, max_sentences)
+
+
+def _split_examples(dd, split: str, max_sentences: int | None) -> list[dict]:
+    if split not in dd:
+        raise ValueError(f"no split {split!r} (has {list(dd)})")
+    ds = dd[split]
+    if max_sentences:
+        ds = ds.select(range(min(max_sentences, len(ds))))
+    return ds.to_list()
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from transformers import AutoModel, AutoTokenizer
+
+    from .. import modeling  # noqa: F401  (registers the families with the Auto classes)
+    from ..data_scripts import load_prepared
+    from ..metrics import format_table
+    from .evaluation import predict_examples
+
+    type_map = _parse_type_map(args.type_map)
+    if args.corpus:
+        corpus, types, examples = corpus_split(args.corpus, args.source_dir, args.split, args.max_sentences)
+    else:
+        dd = load_prepared(args.data)
+        first = next(iter(dd.values()))
+        corpus = first[0]["corpus"]
+        types = sorted({s["label"] for ds in dd.values() for sp in ds["spans"] for s in sp})
+        examples = _split_examples(dd, args.split, args.max_sentences)
+    model = AutoModel.from_pretrained(args.model, trust_remote_code=True)
+    tokenizer = AutoTokenizer.from_pretrained(args.model, trust_remote_code=True)
+    model_types: dict[str, list[str]] = dict(model.config.corpus_types)
+    preds = predict_examples(model, tokenizer, [ex["tokens"] for ex in examples], args.batch_size,
+                             progress=True, desc=f"{corpus} {args.split}")
+    report = score_predictions(examples, preds, corpus, types, model_types, args.mode, type_map, args.conflicts)
+    print(f"{args.model} on {corpus} ({args.split}, {len(examples)} sentences), {args.mode} mode, "
+          f"conflicts={args.conflicts}")
     print(format_table(report))
     if args.output:
-        Path(args.output).write_text(json.dumps(report.to_dict(), indent=2))
+        Path(args.output).write_text(json.dumps({**report.to_dict(), "conflicts": args.conflicts}, indent=2))
     return 0
 
 
@@ -171,8 +205,8 @@ def _demo(args: argparse.Namespace) -> int:
 
     from transformers import pipeline
 
-    ner = pipeline(model=str(best), trust_remote_code=True)
-    print("\npipeline(model=..., trust_remote_code=True) on three sentences:")
+    ner = pipeline("token-classification", model=str(best), trust_remote_code=True)
+    print("\npipeline(\"token-classification\", model=..., trust_remote_code=True) on three sentences:")
     for text, ents in zip(DEMO_SENTENCES, ner(DEMO_SENTENCES)):
         print(f"  {text}")
         for e in ents:
