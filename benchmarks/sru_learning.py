@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(rows[-1]), flush=True)
     first = next((r["step"] for r in rows if r["mentions_predicted"] > 0), None)
     summary = {"variant": args.variant, "overrides": args.overrides, "config": str(config_path), "machine": machine(),
+               "resolved_config": json.loads((out_dir / "train_config.json").read_text()),
                "test_f1": results["test"]["merged"]["average"]["f1"], "dev_curve": [
                    h["dev"]["merged"]["average"]["f1"] for h in results["history"]],
                "first_step_with_a_mention": first, "probe": rows,

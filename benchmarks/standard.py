@@ -28,12 +28,14 @@ import yaml
 from benchmarks.common import corpora_dir, machine
 
 RESULTS = Path(__file__).resolve().parent / "results" / "standard"
-RUNS = Path(os.environ.get("BIOMTL_BENCH_RUNS", Path(__file__).resolve().parents[1] / "runs" / "standard"))
+REPO = Path(__file__).resolve().parents[1]
+RUNS = Path(os.environ.get("BIOMTL_BENCH_RUNS", REPO / "runs" / "standard"))
 
 
 def base_config(corpora: list, family: str, seed: int, **fields: Any) -> dict[str, Any]:
     """A run's config: corpora, family, seed and what the experiment sets; the rest is the recipe."""
-    cfg: dict[str, Any] = {"corpora": corpora, "model": {"family": family}, "source_dir": str(corpora_dir()),
+    cfg: dict[str, Any] = {"corpora": corpora, "model": {"family": family},
+                           "source_dir": os.path.relpath(corpora_dir(), REPO),
                            "seed": seed, "log_with": None, "progress": False, "keep_checkpoints": 1}
     cfg.update(fields)
     return cfg
@@ -79,7 +81,7 @@ def run_one(experiment: str, name: str, cfg: dict[str, Any], subsamples: bool = 
     folder = RESULTS / experiment
     folder.mkdir(parents=True, exist_ok=True)
     out_dir = RUNS / experiment / name
-    cfg = {**cfg, "output_dir": str(out_dir)}
+    cfg = {**cfg, "output_dir": os.path.relpath(out_dir, REPO)}  # relative: the stored config runs anywhere
     config_path = folder / f"{name}.yaml"
     config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -87,13 +89,14 @@ def run_one(experiment: str, name: str, cfg: dict[str, Any], subsamples: bool = 
     t0 = time.perf_counter()
     with open(out_dir / "stdout.log", "w") as log:
         proc = subprocess.run([sys.executable, "-m", "biomtl.cli", "train", str(config_path)], env=env,
-                              stdout=log, stderr=subprocess.STDOUT)
+                              stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"{name}: biomtl train failed (exit {proc.returncode}); see {out_dir / 'stdout.log'}")
     results = json.loads((out_dir / "all_results.json").read_text())
-    summary = {"experiment": experiment, "run": name, "config": str(config_path.relative_to(RESULTS.parents[1])),
-               "command": f"biomtl train {config_path.relative_to(RESULTS.parents[2])}",
+    summary = {"experiment": experiment, "run": name, "config": str(config_path.relative_to(REPO)),
+               "resolved_config": json.loads((out_dir / "train_config.json").read_text()),
+               "command": f"biomtl train {config_path.relative_to(REPO)}",
                "machine": machine(), "wall_s": round(wall, 1), **summarize(results)}
     (folder / f"{name}.json").write_text(json.dumps(summary, indent=2))
     return summary
@@ -126,8 +129,21 @@ def recipes_runs() -> dict[str, dict]:
     return runs
 
 
+def sparse_runs() -> dict[str, dict]:
+    """Issue 13: SRU-NER on small sparse corpora (the issue's check, unchanged: 500 training
+    sentences, 5 epochs, batch 8, the default recipe), Linnaeus and BC2GM, seeds 13 and 14."""
+    runs = {}
+    for corpus in ("linnaeus", "bc2gm"):
+        for seed in (13, 14):
+            runs[f"sru_{corpus}500_s{seed}"] = base_config(
+                [{"name": corpus, "max_train_sentences": 500, "max_eval_sentences": 200, "max_test_sentences": 1000}],
+                "sru_ner", seed, epochs=5, batch_size=8)
+    return runs
+
+
 EXPERIMENTS: dict[str, tuple[Callable[[], dict[str, dict]], bool]] = {
     "recipes": (recipes_runs, False),
+    "sru_sparse": (sparse_runs, True),
 }
 
 

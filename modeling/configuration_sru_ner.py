@@ -65,6 +65,16 @@ class SruNerConfig(PretrainedConfig):
         batch_dependent_stopping: reference inference loop (global cap `ceil(1.5 Q_max)`, batch stops
             when every sentence passed sigma(EOA) > 0.5; results depend on batch peers). Recommended
             False: per-sentence stop at argmax EOA and per-sentence cap (§8.4).
+        centre_attention_init: early-learning fix (BENCHMARKS.md, "SRU-NER early learning"). With the
+            paper's latents L = 0 every key is 0, the SRU's attention is uniform, and the write of a
+            TR at the pointer's slot changes the read by 1/Q only: the step after a TR looks like the
+            TR step itself, so sigma(TR) sits at the same value on both and never fires. A value
+            c > 0 initialises one latent along the relative-position row of offset 0, so that at
+            initialisation the slot just written scores c above the others (about 8 -> 98 % of the
+            attention): the model sees its own last action from step 1. 0 = the paper's L = 0.
+        action_bias_init: "prior" (fix) starts the action logits' biases at the log-odds of a
+            typical action distribution (SH 0.9, EOA 0.04, each TR/RE 0.01) instead of 0 ("zero",
+            the reference), so the first steps are not spent pushing every rare action down from 0.5.
 
     The optimisation settings (spec §11) are not model configuration: they are the family's
     training recipes (`SruNerForTokenActions.training_recipes`), read by `biomtl train`.
@@ -104,6 +114,8 @@ class SruNerConfig(PretrainedConfig):
     strict_last_word_bound: bool = False
     legacy_position_quirks: bool = False
     batch_dependent_stopping: bool = False
+    centre_attention_init: float = 8.0
+    action_bias_init: str = "prior"
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -125,6 +137,10 @@ class SruNerConfig(PretrainedConfig):
         self.type_dataset = [c for c, ts in corpus_types.items() for _ in ts]
         if self.loss_reduction not in ("rows", "sentences"):
             raise ValueError(f"loss_reduction must be 'rows' or 'sentences', got {self.loss_reduction!r}")
+        if self.action_bias_init not in ("prior", "zero"):
+            raise ValueError(f"action_bias_init must be 'prior' or 'zero', got {self.action_bias_init!r}")
+        if self.centre_attention_init < 0:
+            raise ValueError(f"centre_attention_init must be >= 0, got {self.centre_attention_init}")
         for field in ("latent_multiplier", "half_context", "max_tokens", "stop_check_interval"):
             if int(getattr(self, field)) < 1:
                 raise ValueError(f"{field} must be >= 1, got {getattr(self, field)}")

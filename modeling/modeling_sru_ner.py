@@ -201,6 +201,12 @@ class SruNerPreTrainedModel(PreTrainedModel):
             init.ones_(module.value_diagonal)
             init.ones_(module.key_diagonal)
             init.constant_(module.alpha, float(self.config.alpha_init))
+            c = float(self.config.centre_attention_init)
+            if c > 0:  # latent 0 along P[offset 0]: the centre slot scores c (early-learning fix)
+                centre = module.positions.weight[module.half_context].detach()
+                latents = module.latents.detach().clone()
+                latents[0] = c * centre / centre.pow(2).sum().clamp_min(1e-12)
+                init.copy_(module.latents, latents)  # skipped, like every init here, for loaded weights
         elif isinstance(module, nn.Embedding):
             init.normal_(module.weight, mean=0.0, std=1.0)
             if module.padding_idx is not None and not getattr(module.weight, "_is_hf_initialized", False):
@@ -209,9 +215,13 @@ class SruNerPreTrainedModel(PreTrainedModel):
             init.normal_(module.weight, mean=0.0, std=0.02)
             if module.bias is not None:
                 init.zeros_(module.bias)
-        elif isinstance(module, SruNerForTokenActions):
+        elif isinstance(module, SruNerForTokenActions):  # after its children (the MLP's Linear layers)
             init.normal_(module.action_embeddings, mean=0.0, std=1.0)
             init.zeros_(module.begin_of_actions)
+            if self.config.action_bias_init == "prior":  # early-learning fix: start at the action prior
+                prior = torch.full((self.config.num_actions,), 0.01)
+                prior[EOA], prior[SH] = 0.04, 0.9
+                init.copy_(module.action_mlp.out.bias, torch.log(prior) - torch.log1p(-prior))
 
 
 class SruNerForTokenActions(SruNerPreTrainedModel):
@@ -229,7 +239,7 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
         "default": {
             "epochs": 3, "batch_size": 16, "sampling": "inverse", "early_stopping_patience": 1,
             "optim": {"encoder_lr": 1e-4, "head_lr": 1e-3, "encoder_weight_decay": 0.01, "head_weight_decay": 0.01,
-                      "encoder_warmup_epochs": 1.0, "head_warmup_epochs": 0.5, "schedule": "linear",
+                      "encoder_warmup_epochs": 0.1, "head_warmup_epochs": 0.1, "schedule": "linear",
                       "betas": [0.9, 0.98], "eps": 1e-6, "max_grad_norm": 1.0},
             "model": {"overrides": {"loss_reduction": "rows"}},
         },
