@@ -184,11 +184,29 @@ def write_report(profile: str, ran: dict[str, float], out_dir: Path = ROOT) -> s
     if ran:
         head += ["Wall time of the experiments run by this invocation: " + ", ".join(
             f"{k} {v / 60:.1f} min" for k, v in ran.items()) + ".", ""]
+    if profile == "quick":
+        from benchmarks.standard import report_markdown
+
+        standard = report_markdown()
+        if standard:
+            head += ["## Standard profile: full data through `biomtl train`", "",
+                     "Generated from `benchmarks/results/standard/` (`python -m benchmarks.standard EXPERIMENT`, "
+                     "one stored `biomtl train` config per run). Machine: " + machine_of_standard() + ".", "",
+                     standard, ""]
+            if notes.get("standard"):
+                head += ["**Analysis** (hand-written in `benchmarks/analysis.md`):", "", notes["standard"], ""]
     head += ["## Do the seed papers' claims reproduce?", "",
              "| experiment | claim | our result (quick profile) |", "|---|---|---|", *verdicts, ""]
     if missing:
         head += [f"Not run yet for this profile: {', '.join(missing)}.", ""]
     return "\n".join(head + sections).rstrip() + "\n"
+
+
+def machine_of_standard() -> str:
+    machines = set()
+    for path in (RESULTS / "standard").rglob("*.json"):
+        machines.add(json.loads(path.read_text()).get("machine") or "?")
+    return "; ".join(sorted(machines)) or "?"
 
 
 def main(argv: list[str] | None = None) -> int:

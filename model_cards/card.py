@@ -418,6 +418,12 @@ def headline(results: Mapping[str, Any]) -> str | None:
 
 def training_facts(results: Mapping[str, Any]) -> list[str]:
     facts = []
+    if results.get("recipe"):
+        phases = [p for p in results.get("phases") or [] if isinstance(p, Mapping)]
+        plan = (" in phases " + " -> ".join(f"{_cell(p.get('name'))} ({_cell(p.get('epochs'))} epochs)" for p in phases)
+                if len(phases) > 1 else "")
+        facts.append(f"Recipe: the family's `{_cell(results['recipe'])}` training recipe{plan}, with the run's own "
+                     "settings laid over it (every value that ran is in the hyperparameters above).")
     if results.get("train_runtime_s") is not None:
         runtime = _number(results["train_runtime_s"], "train_runtime_s")
         facts.append(f"Training time: {runtime:.1f} s.")
