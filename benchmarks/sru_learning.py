@@ -135,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     first = next((r["step"] for r in rows if r["mentions_predicted"] > 0), None)
     summary = {"variant": args.variant, "overrides": args.overrides, "config": str(config_path), "machine": machine(),
                "resolved_config": json.loads((out_dir / "train_config.json").read_text()),
+               "model_flags": {k: json.loads((best / "config.json").read_text()).get(k)
+                               for k in ("centre_attention_init", "action_bias_init")},
                "test_f1": results["test"]["merged"]["average"]["f1"], "dev_curve": [
                    h["dev"]["merged"]["average"]["f1"] for h in results["history"]],
                "first_step_with_a_mention": first, "probe": rows,

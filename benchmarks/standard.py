@@ -118,7 +118,8 @@ def recipes_runs() -> dict[str, dict]:
                      "encoder_warmup_epochs": 1.0, "head_warmup_epochs": 0.5, "betas": [0.9, 0.98], "eps": 1e-6}}
     runs: dict[str, dict] = {}
     for family, short in (("sru_ner", "sru"), ("layer_sliced_crf", "lscrf"), ("mrc_multitask", "mrc")):
-        runs[f"{short}_old_s13"] = base_config(["ncbi_disease"], family, 13, epochs=3, **old)
+        if short != "mrc":  # the MRC default recipe is still these settings
+            runs[f"{short}_old_s13"] = base_config(["ncbi_disease"], family, 13, epochs=3, **old)
         for seed in (13, 14):
             runs[f"{short}_default_s{seed}"] = base_config(["ncbi_disease"], family, seed, epochs=3)
     disease = ["ncbi_disease", "bc5cdr_disease"]
@@ -138,6 +139,12 @@ def sparse_runs() -> dict[str, dict]:
             runs[f"sru_{corpus}500_s{seed}"] = base_config(
                 [{"name": corpus, "max_train_sentences": 500, "max_eval_sentences": 200, "max_test_sentences": 1000}],
                 "sru_ner", seed, epochs=5, batch_size=8)
+    # ablations of the two early-learning fixes (each a config flag; both on by default)
+    flags = {"no_centre_init": {"centre_attention_init": 0.0}, "no_prior_bias": {"action_bias_init": "zero"},
+             "paper_init": {"centre_attention_init": 0.0, "action_bias_init": "zero"}}
+    for tag, overrides in flags.items():
+        cfg = dict(runs["sru_linnaeus500_s13"])
+        runs[f"sru_linnaeus500_s13_{tag}"] = {**cfg, "model": {"family": "sru_ner", "overrides": overrides}}
     return runs
 
 
@@ -223,7 +230,9 @@ def learning_markdown() -> list[str]:
            "on the gold TR rows and on the SH row that follows each of them, sigma(SH) on both, the entropy of "
            "the SRU attention (uniform = log Q), and the mentions `predict_spans` emits on those sentences.", ""]
     for name, r in runs.items():
-        flags = ", ".join(r.get("overrides") or []) or "the defaults of the time"
+        flags = ", ".join(f"{k}={v}" for k, v in (r.get("model_flags") or {}).items())
+        warm = ((r.get("resolved_config") or {}).get("optim") or {}).get("encoder_warmup_epochs")
+        flags += f"; encoder warm-up {warm} epochs" if warm is not None else ""
         out += [f"**{name}** ({flags}): test F1 {r['test_f1']:.2f}; dev F1 per epoch "
                 f"{', '.join(f'{x:.1f}' for x in r['dev_curve'])}; first probed step that emits a mention: "
                 f"{r['first_step_with_a_mention']}.", "",

@@ -226,9 +226,10 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
     """See the module docstring. Build a new model with `MrcMultiTaskForNER.from_encoder(...)`."""
 
     #: Training recipes, read by `biomtl train` (`recipe: default | paper`; trainer/config.py lays the
-    #: chosen one under the user's config). "default" suits the small embedded encoder and was chosen
-    #: on NCBI-disease dev F1 (BENCHMARKS.md, "Recipes"); "paper" is the papers' setting (spec §8:
-    #: batch 32, lr 1e-5, weight decay 0.01, 10 % warm-up then linear decay, 100 epochs).
+    #: chosen one under the user's config). "default" keeps the settings every family shared before
+    #: recipes existed (measured in BENCHMARKS.md; the head set and loss weights are still to be
+    #: chosen on dev); "paper" is the papers' setting (spec §8: batch 32, lr 1e-5, weight decay 0.01,
+    #: 10 % warm-up then linear decay, 100 epochs).
     training_recipes = {
         "default": {
             "epochs": 3, "batch_size": 16, "sampling": "inverse", "early_stopping_patience": 1,
