@@ -170,14 +170,14 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
     #: and the upper layers from the pretrained encoder (`phases.1.overrides.slicing_rate`), Adam
     #: without warm-up and with layer-wise decay, a fresh optimiser per phase. "paper" is §8's STL
     #: run (lr 3e-5, decay 0.9, no warm-up, 30 epochs).
-    _OPTIM = {"encoder_lr": 2e-4, "head_lr": 1e-3, "encoder_weight_decay": 0.01, "head_weight_decay": 0.01,
-              "encoder_warmup_epochs": 0.3, "head_warmup_epochs": 0.3, "schedule": "linear",
+    _OPTIM = {"encoder_lr": 1e-4, "head_lr": 1e-3, "encoder_weight_decay": 0.01, "head_weight_decay": 0.01,
+              "encoder_warmup_epochs": 1.0, "head_warmup_epochs": 0.5, "schedule": "linear",
               "betas": [0.9, 0.98], "eps": 1e-6, "max_grad_norm": 1.0}
     training_recipes = {
-        "default": {"epochs": 3, "batch_size": 32, "sampling": "proportional", "early_stopping_patience": 1,
+        "default": {"epochs": 3, "batch_size": 16, "sampling": "proportional", "early_stopping_patience": 1,
                     "optim": dict(_OPTIM), "model": {"overrides": {"crf_reduction": "mean"}}},
         "mtl_ls": {
-            "batch_size": 32, "sampling": "proportional", "early_stopping_patience": 1,
+            "batch_size": 16, "sampling": "proportional", "early_stopping_patience": 1,
             "optim": {**_OPTIM, "encoder_warmup_epochs": 0.0, "head_warmup_epochs": 0.0, "layerwise_lr_decay": 0.9},
             "model": {"overrides": {"crf_reduction": "mean"}},
             "phases": [

@@ -56,8 +56,6 @@ def test_model_config_carries_no_optimiser_fields(tiny_encoder_dir):
     for field in ("learning_rate", "layer_decay", "adam_epsilon", "weight_decay", "batch_size", "stage_a_epochs",
                   "continuation_runs", "save_steps", "warmup_steps"):
         assert field not in saved, field
-    with pytest.raises(TypeError):
-        LayerSlicedXLNetCRF.from_encoder(str(tiny_encoder_dir), DISEASE_TYPES, learning_rate=2e-5)
 
 
 def test_optimizer_groups_and_linear_decay(tiny_encoder_dir):
