@@ -176,9 +176,12 @@ def recipes_markdown() -> list[str]:
     if not rows:
         return []
     out = ["### Family recipes through `biomtl train` (full NCBI-disease, 3 epochs, embedded MiniLM)", "",
-           "Each family's `default` recipe was chosen on NCBI-disease **dev** F1 against the generic settings "
-           "every family used before (`*_old`: batch 16, encoder/head lr 1e-4/1e-3, warm-up 1/0.5 epochs); "
-           "test F1 is reported, never used to choose. One run = one stored config "
+           "Each family's `default` recipe was chosen on NCBI-disease **dev** F1 (seed 13) between the generic "
+           "settings every family used before (batch 16, encoder/head lr 1e-4/1e-3, warm-up 1/0.5 epochs; "
+           "`*_old` where it is not the default) and one candidate (SRU-NER: warm-up 0.1 epochs; layer-sliced: "
+           "batch 32, lr 2e-4/1e-3, warm-up 0.3 epochs, `lscrf_bs32`); test F1 is reported, never used to choose. "
+           "The MRC default is still the generic settings (its heads and loss weights are to be chosen on dev). "
+           "One run = one stored config "
            "(`benchmarks/results/standard/recipes/<run>.yaml`; rerun alone with "
            "`python -m benchmarks.standard recipes --runs <run> --force`).", "",
            "| run | family | recipe | seed | best epoch / run | dev F1 | test P / R / F1 | last-epoch dev change "
