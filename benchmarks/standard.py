@@ -151,7 +151,14 @@ def sparse_runs() -> dict[str, dict]:
     return runs
 
 
+def conflicts_runs() -> dict[str, dict]:
+    """Issue 18: the NCBI-disease + BC5CDR model (full train splits) whose global predictions
+    `python -m benchmarks.conflicts` scores with and without same-span conflict resolution."""
+    return {"sru_ncbi_bc5cdr_s13": base_config(["ncbi_disease", "bc5cdr"], "sru_ner", 13, epochs=3)}
+
+
 EXPERIMENTS: dict[str, tuple[Callable[[], dict[str, dict]], bool]] = {
+    "conflicts": (conflicts_runs, False),
     "recipes": (recipes_runs, False),
     "sru_sparse": (sparse_runs, True),
 }
@@ -253,9 +260,32 @@ def learning_markdown() -> list[str]:
     return out
 
 
+def conflicts_markdown() -> list[str]:
+    path = RESULTS.parent / "conflicts.json"
+    if not path.is_file():
+        return []
+    data = json.loads(path.read_text())
+    train = load_results("conflicts").get("sru_ncbi_bc5cdr_s13")
+    out = ["### One type per span: same-span conflicts in global predictions (issue 18)", "",
+           "SRU-NER trained on the full NCBI-disease + BC5CDR train splits (`python -m benchmarks.standard "
+           "conflicts`, 3 epochs, default recipe"
+           + (f", {train['wall_s'] / 60:.0f} min" if train and train.get("wall_s") else "")
+           + "). Global predictions: every head predicts on every test sentence, types mapped by bare name, "
+           "each corpus scored on the types it annotates (`biomtl evaluate --mode merged`). `keep` returns every "
+           "head's prediction (the old behaviour); `resolve` (the default) keeps one type per identical span: "
+           "the corpus that annotates both types decides, else the higher score. On BC5CDR the arbiter grades "
+           "itself; NCBI-disease is the fair test. `python -m benchmarks.conflicts --model "
+           "runs/standard/conflicts/sru_ncbi_bc5cdr_s13/best`.", "",
+           "| test set | conflicts | P | R | F1 | TP | FP | FN |", "|---|---|---|---|---|---|---|---|"]
+    for r in data["rows"]:
+        out.append(f"| {r['corpus']} | {r['conflicts']} | {r['precision']:.2f} | {r['recall']:.2f} | {r['f1']:.2f} "
+                   f"| {r['tp']} | {r['fp']} | {r['fn']} |")
+    return out + [""]
+
+
 def report_markdown() -> str:
     """The standard-profile section of BENCHMARKS.md (from the stored results)."""
-    parts = recipes_markdown() + learning_markdown() + sparse_markdown()
+    parts = recipes_markdown() + learning_markdown() + sparse_markdown() + conflicts_markdown()
     return "\n".join(parts).rstrip()
 
 
