@@ -186,11 +186,13 @@ def recipes_markdown() -> list[str]:
     if not rows:
         return []
     out = ["### Family recipes through `biomtl train` (full NCBI-disease, 3 epochs, embedded MiniLM)", "",
-           "Each family's `default` recipe was chosen on NCBI-disease **dev** F1 (seed 13) between the generic "
-           "settings every family used before (batch 16, encoder/head lr 1e-4/1e-3, warm-up 1/0.5 epochs; "
-           "`*_old` where it is not the default) and one candidate (SRU-NER: warm-up 0.1 epochs; layer-sliced: "
-           "batch 32, lr 2e-4/1e-3, warm-up 0.3 epochs, `lscrf_bs32`); test F1 is reported, never used to choose. "
-           "The MRC default is still the generic settings (its heads and loss weights are to be chosen on dev). "
+           "Candidates: the generic settings every family used before (batch 16, encoder/head lr 1e-4/1e-3, "
+           "warm-up 1/0.5 epochs; `*_old` where they are not the default) and one alternative each. Layer-sliced: "
+           "chosen on NCBI-disease **dev** F1 (seed 13) against batch 32, lr 2e-4/1e-3, warm-up 0.3 epochs "
+           "(`lscrf_bs32`); test F1 is reported, never used to choose. SRU-NER: warm-up 0.1 epochs, chosen for "
+           "short runs (the demo's first epoch is 75 steps); its full-data dev comparison (`sru_old_s13`) has not "
+           "run yet (see the analysis). The MRC default is still the generic settings (its heads and loss weights "
+           "are to be chosen on dev). "
            "One run = one stored config "
            "(`benchmarks/results/standard/recipes/<run>.yaml`; rerun alone with "
            "`python -m benchmarks.standard recipes --runs <run> --force`).", "",

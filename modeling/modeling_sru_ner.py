@@ -233,8 +233,10 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
     """
 
     #: Training recipes, read by `biomtl train` (`recipe: default | paper`; trainer/config.py lays the
-    #: chosen one under the user's config). "default" suits the small embedded encoder and was chosen
-    #: on NCBI-disease dev F1 (BENCHMARKS.md, "Recipes"); "paper" is spec §11 (large encoders, 100 epochs).
+    #: chosen one under the user's config). "default" suits the small embedded encoder: the generic
+    #: settings with a 0.1-epoch warm-up, so that short runs learn in their first epoch (BENCHMARKS.md,
+    #: standard profile; the full-data dev comparison with a 1-epoch warm-up is still to run);
+    #: "paper" is spec §11 (large encoders, 100 epochs).
     training_recipes = {
         "default": {
             "epochs": 3, "batch_size": 16, "sampling": "inverse", "early_stopping_patience": 1,
