@@ -11,7 +11,7 @@ import yaml
 from corpus_fixtures import write_fake_corpora
 from safetensors.torch import load_file
 
-from biomtl.trainer.config import OptimConfig, load_config
+from biomtl.trainer.config import OptimConfig, TrainConfig, load_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -23,23 +23,29 @@ def isolated_cache(tmp_path, monkeypatch):
 
 
 def test_family_recipe_is_laid_under_the_users_fields(tmp_path):
-    from biomtl.modeling.modeling_layer_sliced_crf import LayerSlicedXLNetCRF
+    from biomtl.modeling.modeling_sru_ner import SruNerForTokenActions
 
-    recipe = LayerSlicedXLNetCRF.training_recipes["default"]
-    cfg = load_config(None, ["corpora=[ncbi_disease]", "model.family=layer_sliced_crf"])
+    recipe = SruNerForTokenActions.training_recipes["default"]
+    cfg = load_config(None, ["corpora=[ncbi_disease]", "model.family=sru_ner"])
     assert cfg.recipe == "default"
-    assert cfg.optim.encoder_lr == recipe["optim"]["encoder_lr"] != OptimConfig.encoder_lr
-    assert (cfg.batch_size, cfg.sampling) == (recipe["batch_size"], recipe["sampling"])
+    warm = recipe["optim"]["encoder_warmup_epochs"]
+    assert cfg.optim.encoder_warmup_epochs == warm != OptimConfig.encoder_warmup_epochs
+    assert cfg.early_stopping_patience == recipe["early_stopping_patience"] != TrainConfig.early_stopping_patience
     # a value the user writes wins, also when it equals the dataclass default the recipe replaced
     f = tmp_path / "run.yaml"
-    f.write_text(f"corpora: [ncbi_disease]\nmodel: {{family: layer_sliced_crf}}\nbatch_size: 16\n"
-                 f"optim: {{encoder_lr: {OptimConfig.encoder_lr}, encoder_warmup_epochs: 1.0}}\n")
+    f.write_text(f"corpora: [ncbi_disease]\nmodel: {{family: sru_ner}}\n"
+                 f"early_stopping_patience: {TrainConfig.early_stopping_patience}\n"
+                 f"optim: {{encoder_warmup_epochs: {OptimConfig.encoder_warmup_epochs}}}\n")
     cfg = load_config(f)
-    assert (cfg.optim.encoder_lr, cfg.optim.encoder_warmup_epochs, cfg.batch_size) == (OptimConfig.encoder_lr, 1.0, 16)
-    assert cfg.optim.head_lr == recipe["optim"]["head_lr"]  # not written: from the recipe
+    assert cfg.optim.encoder_warmup_epochs == OptimConfig.encoder_warmup_epochs
+    assert cfg.early_stopping_patience == TrainConfig.early_stopping_patience
+    assert cfg.optim.head_warmup_epochs == recipe["optim"]["head_warmup_epochs"]  # not written: from the recipe
     # an override beats the file
-    cfg = load_config(f, ["optim.encoder_lr=5e-5", "model.overrides.crf_reduction=sum"])
-    assert cfg.optim.encoder_lr == 5e-5 and cfg.model.overrides["crf_reduction"] == "sum"
+    cfg = load_config(f, ["optim.encoder_warmup_epochs=0.5", "model.overrides.loss_reduction=sentences"])
+    assert cfg.optim.encoder_warmup_epochs == 0.5 and cfg.model.overrides["loss_reduction"] == "sentences"
+    # each family has its own: the layer-sliced default samples proportionally
+    lscrf = load_config(None, ["corpora=[ncbi_disease]", "model.family=layer_sliced_crf"])
+    assert lscrf.sampling == "proportional" != cfg.sampling
     # the papers' values are one switch away
     paper = load_config(None, ["corpora=[ncbi_disease]", "model.family=sru_ner", "recipe=paper"])
     assert (paper.optim.encoder_lr, paper.epochs, paper.early_stopping_patience) == (2e-5, 100, 30)
