@@ -27,7 +27,7 @@ import torch
 import yaml
 
 from benchmarks.common import corpora_dir, machine
-from benchmarks.standard import RESULTS, RUNS
+from benchmarks.standard import REPO, RESULTS, RUNS
 
 
 def sparse_config(seed: int, every: int, corpus: str = "linnaeus") -> dict:
@@ -35,7 +35,7 @@ def sparse_config(seed: int, every: int, corpus: str = "linnaeus") -> dict:
     return {"corpora": [{"name": corpus, "max_train_sentences": 500, "max_eval_sentences": 200,
                          "max_test_sentences": 1000}],
             "model": {"family": "sru_ner"}, "epochs": 5, "batch_size": 8, "seed": seed,
-            "source_dir": str(corpora_dir()), "log_with": None, "progress": False,
+            "source_dir": os.path.relpath(corpora_dir(), REPO), "log_with": None, "progress": False,
             "checkpoint_every_steps": every, "keep_checkpoints": 1000}
 
 
@@ -108,14 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     folder = RESULTS / "sru_learning"
     folder.mkdir(parents=True, exist_ok=True)
     out_dir = RUNS / "sru_learning" / name
-    cfg = {**sparse_config(args.seed, args.every, args.corpus), "output_dir": str(out_dir)}
+    cfg = {**sparse_config(args.seed, args.every, args.corpus), "output_dir": os.path.relpath(out_dir, REPO)}
     config_path = folder / f"{name}.yaml"
     config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "stdout.log", "w") as log:
         proc = subprocess.run([sys.executable, "-m", "biomtl.cli", "train", str(config_path), *args.overrides],
-                              env=env, stdout=log, stderr=subprocess.STDOUT)
+                              env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
     if proc.returncode != 0:
         raise SystemExit(f"biomtl train failed; see {out_dir / 'stdout.log'}")
     results = json.loads((out_dir / "all_results.json").read_text())
