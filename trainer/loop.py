@@ -12,6 +12,7 @@ import json
 import math
 import os
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -353,7 +354,7 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
             record = {"phase": phase.name, "epoch": epoch + 1, "step": state["global_step"],
                       "train_loss": state["loss_sum"] / max(1, state["loss_n"]),
                       "seconds": time.perf_counter() - t0, "dev": {m: r.to_dict() for m, r in reports.items()},
-                      "dev_predict_report": _predict_counts(raw_model) - before}
+                      "dev_predict_report": dict(_predict_counts(raw_model) - before)}
             state["history"].append(record)
             log_jsonl(record)
             accelerator.log({"train/loss": record["train_loss"],
@@ -417,7 +418,7 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
                                        accelerator, progress=cfg.progress, desc="test")
         results["test"] = {m: r.to_dict() for m, r in reports.items()}
         # what predicting the test set had to do, once per sentence (not summed over the run's evaluations)
-        test_counts = _predict_counts(raw_model) - before
+        test_counts = dict(_predict_counts(raw_model) - before)
         results["data_report"]["predict"] = test_counts
         results["data_report"]["test_sentences"] = len(data.test)
         if "sentences_hit_step_cap" in getattr(raw_model, "predict_stats", {}):
@@ -445,15 +446,11 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
     return results
 
 
-def _predict_counts(model) -> dict[str, int]:
+def _predict_counts(model) -> Counter:
     """A snapshot of what the family's `predict_spans` counted so far (windows, step caps, ...); the
-    difference of two snapshots is what one prediction call did."""
-    return _Counts(getattr(model, "predict_stats", {}) or {})
-
-
-class _Counts(dict):
-    def __sub__(self, other: dict) -> dict[str, int]:
-        return {k: v - other.get(k, 0) for k, v in self.items() if v - other.get(k, 0)}
+    difference of two snapshots (Counter subtraction keeps the positive counts) is what one
+    prediction call did."""
+    return Counter(getattr(model, "predict_stats", {}) or {})
 
 
 def _selection(state: dict, value: float) -> str:
