@@ -125,6 +125,9 @@ def recipes_runs() -> dict[str, dict]:
     # the layer-sliced candidate that lost on dev: token-classification-like settings
     runs["lscrf_bs32_s13"] = base_config(["ncbi_disease"], "layer_sliced_crf", 13, epochs=3, batch_size=32, optim={
         "encoder_lr": 2e-4, "head_lr": 1e-3, "encoder_warmup_epochs": 0.3, "head_warmup_epochs": 0.3})
+    # the layer-sliced candidate with SRU-NER's short warm-up (0.1 epochs), other settings generic
+    runs["lscrf_warm01_s13"] = base_config(["ncbi_disease"], "layer_sliced_crf", 13, epochs=3, optim={
+        "encoder_warmup_epochs": 0.1, "head_warmup_epochs": 0.1})
     disease = ["ncbi_disease", "bc5cdr_disease"]
     runs["lscrf_mtl_xc_s13"] = base_config(disease, "layer_sliced_crf", 13, recipe="mtl_ls",
                                            phases=[{"name": "mtl_xc", "epochs": 3.0, "start": "encoder",
