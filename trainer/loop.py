@@ -224,7 +224,8 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
         overrides = {**cfg.model.overrides, **phase.overrides}
         if phase.start == "previous":
             return family.from_previous_phase(previous, encoder_path, data.corpus_types, **overrides)
-        model = family.from_encoder(encoder_path, data.corpus_types, **overrides)
+        # the training examples reach the family (the MRC family samples its dictionary queries from them)
+        model = family.from_encoder(encoder_path, data.corpus_types, train_examples=data.train, **overrides)
         if hasattr(model.config, "encoder_config"):
             model.config.encoder_config._name_or_path = _hub_encoder_name(cfg.model.encoder, encoder_path)
         return model
