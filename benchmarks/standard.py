@@ -314,9 +314,44 @@ def conflicts_markdown() -> list[str]:
     return out + [""]
 
 
+def mrc_heads_markdown() -> list[str]:
+    rows = load_results("mrc_heads")
+    if not rows:
+        return []
+    out = ["### MRC family: the default head set, chosen on NCBI-disease dev (issue 14)", "",
+           "Candidates: NER + MRC (paper 001), NER + mtCLS/bCLS/mCLS (paper 002), NER alone; the papers' loss "
+           "weights (0.7/0.3; 0.8/0.1/0.05/0.05) and loss (per-sentence sums, `L_start + L_end`), seed 13. "
+           "10 % of the train split (542 sentences, 10 epochs, dev early stopping) and 100 % (3 epochs). Rule, "
+           "fixed before the runs: the default is the candidate with the best mean dev F1 over the two "
+           "fractions; within 0.3 F1, the cheaper one. Test F1 is shown, never used. "
+           "`python -m benchmarks.standard mrc_heads`.", "",
+           "| candidate | heads | dev F1 at 10 % (best epoch / run) | dev F1 at 100 % | mean dev | "
+           "test F1 at 10 % / 100 % | wall 10 % / 100 % |", "|---|---|---|---|---|---|---|"]
+    for tag, heads in MRC_HEADS.items():
+        low, full = rows.get(f"mrc_{tag}_frac10_s13"), rows.get(f"mrc_{tag}_full_s13")
+        if not (low or full):
+            continue
+
+        def dev(r):
+            return r["dev"]["merged"].get("average") if r else None
+
+        def test(r):
+            return r["test"]["merged"].get("average") if r else None
+
+        def wall(r):
+            return "–" if not r or r.get("wall_s") is None else f"{r['wall_s'] / 60:.1f} min"
+
+        mean = (dev(low) + dev(full)) / 2 if low and full else None
+        where = f" ({low['best']['epoch']} / {low['epochs_run']})" if low else ""
+        out.append(f"| {tag} | {' + '.join(heads)} | {_f(dev(low))}{where} | {_f(dev(full))} | {_f(mean)} "
+                   f"| {_f(test(low))} / {_f(test(full))} | {wall(low)} / {wall(full)} |")
+    return out + [""]
+
+
 def report_markdown() -> str:
     """The standard-profile section of BENCHMARKS.md (from the stored results)."""
-    parts = recipes_markdown() + learning_markdown() + sparse_markdown() + conflicts_markdown()
+    parts = (recipes_markdown() + mrc_heads_markdown() + learning_markdown() + sparse_markdown()
+             + conflicts_markdown())
     return "\n".join(parts).rstrip()
 
 
