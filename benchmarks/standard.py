@@ -185,7 +185,17 @@ def conflicts_runs() -> dict[str, dict]:
     return {"sru_ncbi_bc5cdr_s13": base_config(corpora, "sru_ner", 13, epochs=3, evaluate_test=False)}
 
 
+def train_speed_runs() -> dict[str, dict]:
+    """Issue 14: training time of the MRC family's default against SRU-NER's, back to back in one
+    invocation (same machine state, same threads): a quarter epoch of full NCBI-disease each (the
+    step time is what differs; the dev pass is cut to 100 sentences and there is no test pass)."""
+    corpus = [{"name": "ncbi_disease", "max_eval_sentences": 100}]
+    return {f"{short}_quarter_epoch": base_config(corpus, family, 13, epochs=0.25, evaluate_test=False)
+            for short, family in (("sru", "sru_ner"), ("mrc", "mrc_multitask"))}
+
+
 EXPERIMENTS: dict[str, tuple[Callable[[], dict[str, dict]], bool]] = {
+    "train_speed": (train_speed_runs, False),
     "conflicts": (conflicts_runs, False),
     "mrc_heads": (mrc_heads_runs, True),
     "recipes": (recipes_runs, False),
@@ -348,10 +358,26 @@ def mrc_heads_markdown() -> list[str]:
     return out + [""]
 
 
+def train_speed_markdown() -> list[str]:
+    rows = load_results("train_speed")
+    sru, mrc = rows.get("sru_quarter_epoch"), rows.get("mrc_quarter_epoch")
+    if not (sru and mrc):
+        return []
+    heads = (mrc.get("resolved_config") or {}).get("model", {}).get("overrides", {}).get("enabled_heads")
+    return ["### Training time: the MRC default against SRU-NER, back to back (issue 14)", "",
+            "A quarter epoch of the full NCBI-disease train split each, one after the other in one "
+            "`python -m benchmarks.standard train_speed --force` (" + sru["machine"] + "). Training-loop "
+            "seconds (`train_runtime_s`):", "",
+            "| family | train seconds | ratio to SRU-NER |", "|---|---|---|",
+            f"| SRU-NER (default recipe) | {sru['train_runtime_s']:.1f} | 1.00 |",
+            f"| MRC (default heads{': ' + ' + '.join(heads) if heads else ''}) | {mrc['train_runtime_s']:.1f} "
+            f"| {mrc['train_runtime_s'] / sru['train_runtime_s']:.2f} |", ""]
+
+
 def report_markdown() -> str:
     """The standard-profile section of BENCHMARKS.md (from the stored results)."""
-    parts = (recipes_markdown() + mrc_heads_markdown() + learning_markdown() + sparse_markdown()
-             + conflicts_markdown())
+    parts = (recipes_markdown() + mrc_heads_markdown() + train_speed_markdown() + learning_markdown()
+             + sparse_markdown() + conflicts_markdown())
     return "\n".join(parts).rstrip()
 
 
