@@ -1,7 +1,7 @@
 """Remote-code version matrix: checkpoints saved by `biomtl train` load where biomtl is NOT
 installed, on every supported transformers release, and predict what biomtl predicts.
 
-    .venv/bin/python .ci/compat_matrix.py                 # the default matrix (COMPAT_VERSIONS)
+    .venv/bin/python .ci/compat_matrix.py                 # COMPAT_VERSIONS + this environment's version
     .venv/bin/python .ci/compat_matrix.py --versions 4.57.6 5.24.0 --json out.json
 
 1. With this environment (biomtl installed), `biomtl train` trains one small checkpoint per family
@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compat_venvs import cache_dir, transformers_venv, venv_python  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-#: 4.57.x, 5.0.x, 5.12.x and the latest 5.x (keep the last one equal to what `make install` resolves)
-COMPAT_VERSIONS = ("4.57.6", "5.0.0", "5.12.1", "5.24.0")
+#: 4.57.x, 5.0.x, 5.12.x; the latest 5.x is the one `make install` resolved (this environment's)
+COMPAT_VERSIONS = ("4.57.6", "5.0.0", "5.12.1")
 FAMILIES = ("sru_ner", "mrc_multitask", "layer_sliced_crf")
 SCORE_TOLERANCE = 1e-4
 #: per family: `biomtl train` overrides on top of the common ones (enough steps to predict entities)
@@ -225,9 +225,14 @@ def compare(cell: dict, reference: list) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--versions", nargs="+", default=list(COMPAT_VERSIONS))
+    p.add_argument("--versions", nargs="+", default=None,
+                   help=f"transformers versions (default: {' '.join(COMPAT_VERSIONS)} and this environment's)")
     p.add_argument("--json", help="write every cell's result here")
     args = p.parse_args(argv)
+    if args.versions is None:
+        import transformers
+
+        args.versions = list(dict.fromkeys([*COMPAT_VERSIONS, transformers.__version__]))
     t_start = time.time()
     folders, reference = build_checkpoints()
     n_ref = {f: sum(len(d) for d in docs) for f, docs in reference.items()}

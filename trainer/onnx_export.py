@@ -30,7 +30,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .onnx_runtime import MANIFEST, MANIFEST_FORMAT, ONNX_DIR, make_session, require_onnxruntime
+from .onnx_format import MANIFEST, MANIFEST_FORMAT, ONNX_DIR
+from .onnx_runtime import make_session, require_onnxruntime
 
 DEFAULT_OPSET = 17
 #: fp32 graph vs eager on the check batch (absolute, on real tokens)

@@ -33,16 +33,10 @@ import torch
 from torch import nn
 from transformers.modeling_outputs import BaseModelOutput
 
-ONNX_DIR = "onnx"
-MANIFEST = "export.json"
-PRECISIONS = ("fp32", "int8")
-MANIFEST_FORMAT = 1
+from .onnx_format import MANIFEST, MANIFEST_FORMAT, ONNX_DIR, PRECISIONS, is_onnx_folder
 
-
-def is_onnx_folder(path: str | Path) -> bool:
-    """Whether `path` is a folder written by `biomtl export-onnx`."""
-    return (Path(path) / ONNX_DIR / MANIFEST).is_file()
-
+__all__ = ["ColumnSlice", "OnnxEncoder", "attach_onnx", "is_onnx_folder", "load_onnx_model", "make_session",
+           "read_manifest"]
 
 def read_manifest(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / ONNX_DIR / MANIFEST
