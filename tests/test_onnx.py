@@ -201,3 +201,45 @@ def test_onnx_errors_are_clear(exported, tmp_path, capsys):
     assert "runs on the CPU" in capsys.readouterr().err
     assert main(["export-onnx", str(exported / "out"), str(exported / "out")]) == 2
     assert "is MODEL itself" in capsys.readouterr().err
+
+
+def test_span_differences_counts_every_span_in_one_output_only():
+    from benchmarks.onnx_speed import span_differences
+
+    rng = random.Random(0)
+
+    def spans():
+        return [{"start": s, "end": s + rng.randint(1, 3), "label": rng.choice("AB"), "score": rng.random()}
+                for s in rng.sample(range(10), rng.randint(0, 4))]
+
+    for _ in range(50):
+        a = [spans() for _ in range(6)]
+        b = [spans() if rng.random() < 0.5 else [dict(s, score=0.5) for s in x] for x in a]
+        got = span_differences(a, b)
+        keys = [({(s["start"], s["end"], s["label"]) for s in x}, {(s["start"], s["end"], s["label"]) for s in y})
+                for x, y in zip(a, b)]
+        assert got["only_eager"] == sum(len(x - y) for x, y in keys)  # brute force over the same sentences
+        assert got["only_onnx"] == sum(len(y - x) for x, y in keys)
+        assert got["sentences_differing"] == sum(x != y for x, y in keys)
+        assert got["eager_spans"] == sum(len(x) for x, _ in keys)
+    with pytest.raises(ValueError):
+        span_differences([[]], [[], []])
+
+
+def test_onnx_speed_driver_end_to_end_on_a_tiny_export(exported, tmp_path, monkeypatch, capsys):
+    import benchmarks.onnx_speed as bench
+    from tests.corpus_fixtures import write_fake_corpora
+
+    corpora = write_fake_corpora(tmp_path / "corpora", sizes=(4, 4, 6))
+    monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
+    assert bench.main(["--model", f"mrc={exported / 'out'}", "--corpora", str(corpora), "--repeats", "1",
+                       "--threads", "1", "--tag", "test"]) == 0
+    report = json.loads((tmp_path / "results" / "onnx_speed.test.json").read_text())
+    assert report["data"]["sentences"] == 6
+    (model,) = report["models"]
+    rows = {r["runner"]: r for r in model["runners"]}
+    assert set(rows) == {"eager", "onnx fp32", "onnx int8", "token classification (eager)", "HF pipeline (simple)"}
+    assert rows["token classification (eager)"]["x_token_classification"] == 1.0
+    assert rows["onnx fp32"]["vs_eager"]["differing"] == 0  # fp32 graphs give eager's spans
+    assert rows["onnx fp32"]["strict_f1"] == rows["eager"]["strict_f1"]
+    assert "| mrc | mrc_multitask | onnx int8 |" in capsys.readouterr().out

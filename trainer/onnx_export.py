@@ -7,7 +7,7 @@ code, pipeline; so it still loads with plain transformers) plus `OUT/onnx/`:
   the encoder and the static part of the family's head, inputs `input_ids`, `attention_mask`
   (and `token_type_ids` when the tokenizer makes them), batch and sequence axes dynamic;
 * with `--quantize`, the same graphs with dynamic int8 quantisation of their MatMul/Gemm weights
-  (`*.int8.onnx`; activations quantised per batch at run time);
+  (`*.int8.onnx`; per-channel weight scales, activations quantised per batch at run time);
 * `export.json`: family, graphs, inputs, opset, versions, and the largest difference between each
   graph and the eager PyTorch modules on a check batch (the export fails when an fp32 graph
   differs by more than `FP32_TOLERANCE`).
@@ -117,9 +117,17 @@ def _check(graph: EncoderGraph, session, batches: list[dict[str, torch.Tensor]])
     return worst
 
 
+#: `quantize_dynamic` settings (recorded in the manifest). Per-channel weight scales: on the trained
+#: MiniLM checkpoints (16 NCBI-disease test sentences, fp32 graph as reference) they halve the error
+#: of per-tensor scales (relative L2 error of the encoder states 0.20 -> 0.10 for SRU-NER; CRF
+#: emission argmax agreement 98.3 -> 99.7 %); reduce_range (7-bit) made it worse on an AVX2 CPU.
+INT8_SETTINGS = {"weight_type": "QInt8", "per_channel": True, "reduce_range": False,
+                 "op_types_to_quantize": ["MatMul", "Gemm"], "activations": "uint8, dynamic per batch"}
+
+
 def quantize_int8(src: Path, dst: Path) -> None:
-    """Dynamic int8 quantisation (weights int8 per tensor, activations quantised at run time) of the
-    MatMul/Gemm nodes, after ONNX Runtime's shape-inference pre-processing."""
+    """Dynamic int8 quantisation (`INT8_SETTINGS`: int8 weights with per-channel scales, activations
+    quantised at run time) of the MatMul/Gemm nodes, after ONNX Runtime's pre-processing."""
     require_onnxruntime()
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -130,8 +138,9 @@ def quantize_int8(src: Path, dst: Path) -> None:
     quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
     try:
         with _quiet_root_logger():  # "Please consider to run pre-processing": it has run
-            quantize_dynamic(str(pre), str(dst), weight_type=QuantType.QInt8,
-                             op_types_to_quantize=["MatMul", "Gemm"])
+            quantize_dynamic(str(pre), str(dst), weight_type=getattr(QuantType, INT8_SETTINGS["weight_type"]),
+                             per_channel=INT8_SETTINGS["per_channel"], reduce_range=INT8_SETTINGS["reduce_range"],
+                             op_types_to_quantize=INT8_SETTINGS["op_types_to_quantize"])
     finally:
         pre.unlink(missing_ok=True)
 
@@ -212,6 +221,7 @@ def export_onnx(model_name_or_path: str, out_dir: str | Path, quantize: bool = F
     manifest = {
         "format": MANIFEST_FORMAT, "family": model.config.model_type, "output": output, "inputs": names,
         "opset": opset, "precisions": ["fp32", "int8"] if quantize else ["fp32"], "graphs": records,
+        "int8": INT8_SETTINGS if quantize else None,
         "head_columns": head_columns, "source": str(model_name_or_path),
         "exported_with": {"biomtl": getattr(biomtl, "__version__", None), "torch": torch.__version__,
                           "transformers": transformers.__version__, "onnx": onnx.__version__,
