@@ -73,7 +73,7 @@ import json, sys, warnings
 warnings.simplefilter("ignore")
 import torch, transformers
 from safetensors.torch import load_file
-from transformers import AutoModel, pipeline
+from transformers import AutoModel, AutoModelForTokenClassification, AutoTokenizer, pipeline
 torch.set_num_threads(1)
 folders, texts = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 out = {"transformers": transformers.__version__, "torch": torch.__version__, "families": {}}
@@ -86,6 +86,12 @@ for family, folder in folders.items():
         saved = load_file(folder + "/model.safetensors")
         cell["weights_missing"] = sorted(k for k in saved if k not in state)
         cell["weights_changed"] = sorted(k for k in saved if k in state and not torch.equal(saved[k], state[k]))
+        if family != "sru_ner":  # per-token logits over config.id2label (SRU-NER has none, by design)
+            tc = AutoModelForTokenClassification.from_pretrained(folder, trust_remote_code=True).eval()
+            tok = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
+            with torch.no_grad():
+                logits = tc(**tok(texts[0], return_tensors="pt")).logits
+            cell["token_logits_shape_ok"] = list(logits.shape[::2]) == [1, len(tc.config.id2label)]
         ner = pipeline(model=folder, trust_remote_code=True)
         cell["pipeline_class"] = type(ner).__name__
         cell["entities"] = [[{k: e[k] for k in ("entity_group", "start", "end", "word", "score")} for e in doc]
@@ -120,6 +126,19 @@ def _env(home: Path) -> dict[str, str]:
                 "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "1"),
                 "TRANSFORMERS_VERBOSITY": "error"})
     return env
+
+
+#: processes run side by side (each single-threaded; CI machines have 2 cores)
+JOBS = int(os.environ.get("BIOMTL_COMPAT_JOBS", "2"))
+
+
+def _parallel(fn, items) -> None:
+    """`fn(item)` for every item, JOBS at a time; the first failure is raised."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, JOBS)) as pool:
+        for future in [pool.submit(fn, item) for item in items]:
+            future.result()
 
 
 def _run_json(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 900) -> dict:
@@ -175,18 +194,23 @@ def build_checkpoints(log=print) -> tuple[dict[str, str], dict]:
     root.mkdir(parents=True, exist_ok=True)
     encoder = _tiny_encoder(root / "tiny_encoder")
     src = write_fake_corpora(root / "corpora", sizes=(48, 12, 8))
+    # prepare the corpora once, then one single-threaded training per family, JOBS at a time
     env = _env(root / "hf_home") | {"BIOMTL_CACHE": str(root / "biomtl_cache")}
-    for family in FAMILIES:
+
+    def train(family: str) -> None:
         t0 = time.time()
         cmd = [sys.executable, "-m", "biomtl.cli", "train", "corpora=[ncbi_disease, bc5cdr]", f"source_dir={src}",
                f"model.encoder={encoder}", f"model.family={family}", "batch_size=8", "eval_batch_size=32",
                f"output_dir={root / family}", "progress=false", "log_with=null", "early_stopping_patience=null",
-               "evaluate_test=false",
-               *TRAIN_OVERRIDES[family]]
+               "evaluate_test=false", *TRAIN_OVERRIDES[family]]
         proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=900)
         if proc.returncode != 0:
             raise RuntimeError(f"biomtl train ({family}) failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         log(f"checkpoint {family}: trained in {time.time() - t0:.0f}s")
+
+    first = "mrc_multitask"  # the quickest; also prepares the corpora cache the others read
+    train(first)
+    _parallel(train, [f for f in FAMILIES if f != first])
     reference = _run_json([sys.executable, "-c", _REFERENCE, json.dumps(folders), json.dumps(TEXTS)],
                           root, _env(root / "hf_home"))
     empty = [f for f, docs in reference.items() if not any(docs)]
@@ -202,6 +226,8 @@ def compare(cell: dict, reference: list) -> list[str]:
     if "error" in cell:
         return [cell["error"]]
     problems = []
+    if cell.get("token_logits_shape_ok") is False:
+        problems.append("AutoModelForTokenClassification: logits are not (batch, sequence, num_labels)")
     if not cell["class_module"].startswith("transformers_modules"):
         problems.append(f"loaded {cell['class_module']}, not the checkpoint's remote code")
     if cell["weights_missing"]:
@@ -236,28 +262,31 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.time()
     folders, reference = build_checkpoints()
     n_ref = {f: sum(len(d) for d in docs) for f, docs in reference.items()}
-    results, failed = {}, False
+    pythons = {v: venv_python(transformers_venv(v)) for v in args.versions}  # built one by one (pip)
+    results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="biomtl-compat-") as tmp:
-        for version in args.versions:
+        def check(version: str) -> None:
             t0 = time.time()
-            py = venv_python(transformers_venv(version))
             work = Path(tmp) / version
             work.mkdir()
             (work / "script.py").write_text(_BLOCK_BIOMTL + textwrap.dedent(_LOAD_AND_PREDICT))
-            res = _run_json([str(py), str(work / "script.py"), json.dumps(folders), json.dumps(TEXTS)],
+            res = _run_json([str(pythons[version]), str(work / "script.py"), json.dumps(folders), json.dumps(TEXTS)],
                             work, _env(work / "hf_home"))
             if res["transformers"] != version:
                 raise RuntimeError(f"environment for {version} runs transformers {res['transformers']}")
             res["seconds"] = round(time.time() - t0, 1)
             for family, cell in res["families"].items():
                 cell["problems"] = compare(cell, reference[family])
-                failed |= bool(cell["problems"])
             results[version] = res
+
+        _parallel(check, args.versions)
+    results = {v: results[v] for v in args.versions}
+    failed = any(cell["problems"] for res in results.values() for cell in res["families"].values())
     width = max(len(f) for f in FAMILIES)
     print(f"\nremote-code matrix (biomtl not importable; entities vs biomtl {_own_version()}, "
           f"scores within {SCORE_TOLERANCE:g}; reference entities: "
           + ", ".join(f"{f} {n}" for f, n in n_ref.items()) + ")")
-    print(f"{'transformers':<14}" + "".join(f"{f:<{width + 2}}" for f in FAMILIES) + "seconds")
+    print(f"{'transformers':<14}" + "".join(f"{f:<{width + 2}}" for f in FAMILIES) + f"seconds ({JOBS} at a time)")
     for version, res in results.items():
         row = "".join(f"{'ok' if not res['families'][f]['problems'] else 'FAIL':<{width + 2}}" for f in FAMILIES)
         print(f"{version:<14}{row}{res['seconds']}")
