@@ -197,6 +197,8 @@ def test_onnx_errors_are_clear(exported, tmp_path, capsys):
     assert "no int8 graph" in capsys.readouterr().err
     assert main(["predict", str(exported / "ckpt"), "-i", str(text), "-o", out, "--backend", "onnx"]) == 2
     assert "has no ONNX graphs" in capsys.readouterr().err
+    assert main(["predict", str(exported / "ckpt"), "-i", str(text), "-o", out, "--precision", "int8"]) == 2
+    assert "needs the ONNX Runtime backend" in capsys.readouterr().err
     assert main(["predict", str(exported / "out"), "-i", str(text), "-o", out, "--device", "cuda"]) == 2
     assert "runs on the CPU" in capsys.readouterr().err
     assert main(["export-onnx", str(exported / "out"), str(exported / "out")]) == 2

@@ -10,7 +10,7 @@ code, pipeline; so it still loads with plain transformers) plus `OUT/onnx/`:
   (`*.int8.onnx`; per-channel weight scales, activations quantised per batch at run time);
 * `export.json`: family, graphs, inputs, opset, versions, and the largest difference between each
   graph and the eager PyTorch modules on a check batch (the export fails when an fp32 graph
-  differs by more than `FP32_TOLERANCE`).
+  differs by more than 1e-3).
 
 Use it with `biomtl predict OUT ...` (ONNX Runtime is picked for such a folder) or
 `trainer.onnx_runtime.load_onnx_model(OUT)`. `trainer/export.py` is the Hub writer; this command

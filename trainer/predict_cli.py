@@ -103,7 +103,11 @@ def load_ner_pipeline(model_name_or_path: str, device: str | None = None, revisi
         raise FileNotFoundError(f"model folder {model_name_or_path} has no config.json")
     if threads:
         torch.set_num_threads(threads)
-    if resolve_backend(model_name_or_path, backend) == "onnx":
+    chosen = resolve_backend(model_name_or_path, backend)
+    if chosen == "torch" and precision != "fp32":
+        raise ValueError(f"precision {precision!r} needs the ONNX Runtime backend (a folder written by "
+                         "biomtl export-onnx --quantize)")
+    if chosen == "onnx":
         from .onnx_runtime import load_onnx_model
 
         if device not in (None, "cpu"):
