@@ -9,12 +9,12 @@ from __future__ import annotations
 import math
 
 from transformers import AutoConfig, PretrainedConfig
-from transformers.configuration_utils import SubConfigSpec
 
+from .hf_compat import FieldConfig, SubConfigSpec
 from .token_logits import refuse_builtin_pipeline
 
 
-class SruNerConfig(PretrainedConfig):
+class SruNerConfig(FieldConfig):
     r"""Configuration of [`SruNerForTokenActions`].
 
     Label space: `corpus_types` maps each corpus to the (corpus-prefixed) entity types it annotates,

@@ -46,10 +46,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModel, PreTrainedModel
-from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_mrc_multitask import MrcMultiTaskConfig
+from .hf_compat import init
 from .mrc_examples import (
     MrcFeature,
     build_mrc_feature,

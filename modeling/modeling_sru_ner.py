@@ -27,10 +27,10 @@ import torch.nn.functional as F
 import torch.utils.checkpoint
 from torch import nn
 from transformers import AutoModel, PreTrainedModel
-from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_sru_ner import SruNerConfig
+from .hf_compat import init
 from .sru_actions import (
     EOA,
     SH,
