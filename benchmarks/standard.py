@@ -377,10 +377,25 @@ def train_speed_markdown() -> list[str]:
             f"| {mrc['train_runtime_s'] / sru['train_runtime_s']:.2f} |", ""]
 
 
+def onnx_markdown() -> list[str]:
+    path = RESULTS.parent / "onnx_speed.json"
+    if not path.is_file():
+        return []
+    from benchmarks.onnx_speed import markdown
+
+    report = json.loads(path.read_text())
+    return ["### ONNX Runtime against eager PyTorch (issue 19)", "",
+            "`" + report["command"] + "` (`biomtl export-onnx --quantize` on each trained checkpoint; int8 = "
+            "dynamic quantisation). Ratios: `x token cls.` = against an eager token-classification forward on "
+            "the same encoder with the same batching (length-sorted batches of 32); `x HF pipeline` = against "
+            "`pipeline(\"token-classification\", aggregation_strategy=\"simple\")` at batch 32. Every span that "
+            "differs from eager is counted.", "", markdown(report).rstrip(), ""]
+
+
 def report_markdown() -> str:
     """The standard-profile section of BENCHMARKS.md (from the stored results)."""
-    parts = (recipes_markdown() + mrc_heads_markdown() + train_speed_markdown() + learning_markdown()
-             + sparse_markdown() + conflicts_markdown())
+    parts = (recipes_markdown() + mrc_heads_markdown() + train_speed_markdown() + onnx_markdown()
+             + learning_markdown() + sparse_markdown() + conflicts_markdown())
     return "\n".join(parts).rstrip()
 
 
