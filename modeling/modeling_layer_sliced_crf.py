@@ -1031,3 +1031,4 @@ def training_chunks(counts: list[int], spans: list[tuple[int, int, str]], budget
 
 
 LayerSlicedXLNetCRF.register_for_auto_class("AutoModel")
+LayerSlicedXLNetCRF.token_classification_class = LayerSlicedXLNetCRF

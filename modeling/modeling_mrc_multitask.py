@@ -898,3 +898,4 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
 
 
 MrcMultiTaskForNER.register_for_auto_class("AutoModel")
+MrcMultiTaskForNER.token_classification_class = MrcMultiTaskForNER
