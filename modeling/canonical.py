@@ -29,6 +29,12 @@ def resolve_label(label: str, corpus: str, corpus_types: Mapping[str, list[str]]
     raise ValueError(f"{label!r} is not a type of corpus {corpus!r} ({list(allowed)})")
 
 
+def base_type(label: str, corpus: str, separator: str = "/") -> str:
+    """`"BC5CDR/Chemical"` -> `"Chemical"` for corpus BC5CDR; labels without that prefix unchanged."""
+    head = f"{corpus}{separator}"
+    return label[len(head):] if label.startswith(head) else label
+
+
 def example_where(example, i: int) -> str:
     """How error messages name an example: `examples[3] (id='x12')`."""
     return f"examples[{i}] (id={example.get('id')!r})" if isinstance(example, Mapping) else f"examples[{i}]"

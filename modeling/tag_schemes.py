@@ -63,11 +63,10 @@ def _parse(tag, i: int, scheme: str) -> tuple[str, str | None]:
         return "O", None
     if isinstance(tag, str) and len(tag) > 2 and tag[1] == "-" and tag[0] in allowed:
         return tag[0], tag[2:]
-    if tag == X_TAG:
-        raise ValueError(f"tags[{i}]: remove X tags before decoding spans")
     name = "IOB2" if scheme == "BIO" else scheme
     expected = "'O', 'B-<type>' or 'I-<type>'" if scheme == "BIO" else "'O' or B-/I-/E-/S-<type>"
-    raise ValueError(f"tags[{i}]: invalid {name} tag {tag!r} (expected {expected})")
+    hint = "; remove X tags before decoding spans" if tag == X_TAG else ""
+    raise ValueError(f"tags[{i}]: invalid {name} tag {tag!r} (expected {expected}){hint}")
 
 
 def spans_to_tags(spans: Iterable[Span], length: int, scheme: str = "BIO") -> list[str]:

@@ -253,7 +253,7 @@ def _names_to_mappings(data: dict) -> None:
 
 def family_recipe(family: str, recipe: str) -> dict[str, Any]:
     """The named training recipe of a model family (plain data in the shape of a config)."""
-    from .families import get_family
+    from ..modeling import get_family
 
     recipes = get_family(family).training_recipes
     if recipe not in recipes:
