@@ -20,6 +20,7 @@ ALL_HEADS = ("ner", "mrc", "mtcls", "bcls", "mcls")
 POOLINGS = ("max", "mean", "cls")
 MRC_INPUT_MODES = ("separate", "shared")
 NER_LOSS_SCOPES = ("corpus", "all")
+TOKEN_LOSS_REDUCTIONS = ("sentence_sum", "token_mean")
 
 
 def default_loss_weights(enabled_heads: list[str]) -> dict[str, float]:
@@ -67,6 +68,14 @@ class MrcMultiTaskConfig(PretrainedConfig):
         mrc_use_match_head / mrc_match_hidden_size (default: encoder hidden size) /
         mrc_match_max_candidates: the optional span-match head (memory-lean, sparse training loss,
             at most this many candidate pairs per example) / mrc_match_loss_mode ("sparse" | "dense").
+            Off by default: the MRC paper's loss is `L_start + L_end`; the authors' code adds the
+            match loss (`True`).
+        token_loss_reduction: how the token-level NER and mtCLS losses are normalised.
+            "sentence_sum" (default, the papers' loss): each sentence's token losses are summed and
+            the sums averaged over the sentences of the batch, so the loss weights balance a
+            sentence's NER loss against its sentence-level bCLS/mCLS losses as in the papers;
+            "token_mean": one mean over every labelled token of the batch (the authors' code),
+            which makes the auxiliary heads about one sentence length (~25x) heavier.
         mrc_max_queries_per_sentence: cap of MRC examples per sentence (positives kept, negatives
             sampled); None keeps every type of the sentence's corpus.
         query_source: "guideline" (default), "definition", "dictionary", "none" or "random";
@@ -98,10 +107,11 @@ class MrcMultiTaskConfig(PretrainedConfig):
         ner_loss_scope: str = "corpus",
         ner_decoding: str = "per_corpus",
         mrc_input_mode: str = "separate",
-        mrc_use_match_head: bool = True,
+        mrc_use_match_head: bool = False,
         mrc_match_hidden_size: int | None = None,
         mrc_match_max_candidates: int = 4096,
         mrc_match_loss_mode: str = "sparse",
+        token_loss_reduction: str = "sentence_sum",
         mrc_max_queries_per_sentence: int | None = None,
         query_source: str = "guideline",
         query_source_overrides: dict[str, str] | None = None,
@@ -140,6 +150,7 @@ class MrcMultiTaskConfig(PretrainedConfig):
         _check("ner_loss_scope", ner_loss_scope, NER_LOSS_SCOPES)
         _check("ner_decoding", ner_decoding, ("per_corpus", "joint"))
         _check("mrc_match_loss_mode", mrc_match_loss_mode, ("sparse", "dense"))
+        _check("token_loss_reduction", token_loss_reduction, TOKEN_LOSS_REDUCTIONS)
         _check("query_source", query_source, QUERY_SOURCES)
         for t, src in (query_source_overrides or {}).items():
             _check(f"query_source_overrides[{t!r}]", src, QUERY_SOURCES)
@@ -163,6 +174,7 @@ class MrcMultiTaskConfig(PretrainedConfig):
         self.mrc_match_hidden_size = mrc_match_hidden_size
         self.mrc_match_max_candidates = int(mrc_match_max_candidates)
         self.mrc_match_loss_mode = mrc_match_loss_mode
+        self.token_loss_reduction = token_loss_reduction
         self.mrc_max_queries_per_sentence = mrc_max_queries_per_sentence
         self.query_source = query_source
         self.query_source_overrides = dict(query_source_overrides or {})

@@ -618,8 +618,10 @@ class LayerSlicedXLNetCRF(LayerwiseDecayMixin, TaskSurgeryMixin, NerFamilyMixin,
     @classmethod
     def from_encoder(cls, encoder_name_or_path: str | None, corpus_types: dict[str, list[str]],
                      task_grouping: str | dict = "corpus", num_shared_layers: int | None = None,
-                     slicing_rate: float | None = None, **config_kwargs) -> LayerSlicedXLNetCRF:
+                     slicing_rate: float | None = None, train_examples: list[dict] | None = None,
+                     **config_kwargs) -> LayerSlicedXLNetCRF:
         """New model from a pretrained HF encoder (weights copied once; heads random).
+        `train_examples` is part of the family contract; this family builds nothing from them.
 
         `task_grouping` maps `corpus_types` onto tasks ("corpus": one head per corpus; "shared":
         one head for all, MTL-XC; see configuration_layer_sliced_crf). Layers >= k are copied into

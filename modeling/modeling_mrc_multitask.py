@@ -144,6 +144,19 @@ def masked_bce(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -
     return (loss * mask).sum() / mask.sum().clamp(min=1.0)
 
 
+def token_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, reduction: str) -> torch.Tensor:
+    """Cross-entropy of `[B, T, C]` logits against `[B, T]` labels (`-100` ignored).
+
+    `"sentence_sum"`: each sentence's token losses summed, averaged over the B sentences (the papers'
+    per-sentence NLL); `"token_mean"`: the mean over every labelled token of the batch.
+    """
+    flat = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE,
+                           reduction="none" if reduction == "sentence_sum" else "mean")
+    if reduction == "sentence_sum":
+        return flat.sum() / labels.shape[0]
+    return flat
+
+
 def corpus_label_mask(config: MrcMultiTaskConfig) -> torch.Tensor:
     """`[K, C_ner]` bool: label j allowed for corpus k (`O` plus the corpus's own B-/I- labels)."""
     labels = config.ner_labels
@@ -423,16 +436,20 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
     def collate(self, examples: list[dict], tokenizer) -> dict:
         """Canonical examples -> kwargs of `forward` (inputs and every enabled head's targets).
 
-        Sentences too long for one input are split at word boundaries that cut no mention (counts in
-        `self.collate_stats`: `split_sentences`, `cut_mentions`; overlapping mentions a BIO tagger cannot
-        hold are left out of the NER/mtCLS targets but kept for MRC: `overlapping_mentions_ner`; words
-        longer than a whole input become UNK: `oversized_words`; empty sentences: `empty_sentences`).
+        The NER input of a sentence is what `predict_spans` sees (the full budget; the query takes
+        room only in the shared mode). Sentences too long for one input are split at word boundaries
+        that cut no mention (counts in `self.collate_stats`: `split_sentences`, `cut_mentions`;
+        overlapping mentions a BIO tagger cannot hold are left out of the NER/mtCLS targets but kept
+        for MRC: `overlapping_mentions_ner`; words longer than a whole input become UNK:
+        `oversized_words`; empty sentences: `empty_sentences`; see `_mrc_passages` for the MRC inputs).
         """
         cfg = self.config
         heads = set(cfg.enabled_heads)
         shared = cfg.mrc_input_mode == "shared"
         with_mrc = "mrc" in heads
-        budget = self._passage_budget(tokenizer, with_query=with_mrc or shared)
+        # the NER input gets the same budget as in prediction (`predict_spans`): the query only takes
+        # room in the shared mode; the separate MRC inputs are split further below when needed
+        budget = self._passage_budget(tokenizer, with_query=shared)
         unk = tokenizer.unk_token or "[UNK]"
         label_id = {lab: i for i, lab in enumerate(cfg.ner_labels)}
         corpus_index = {c: k for k, c in enumerate(cfg.corpus_types)}
@@ -503,7 +520,8 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
             batch["mcls_labels"] = torch.tensor([mcls_label(sp) for _, _, sp in rows], dtype=torch.long)
         if with_mrc and not shared:
             feats = []
-            for corpus, words, spans in rows:
+            mrc_budget = self._passage_budget(tokenizer, with_query=True)
+            for corpus, words, spans in self._mrc_passages(rows, tokenizer, mrc_budget):
                 types = cfg.corpus_types[corpus]
                 positive = {t for _, _, t in spans}
                 for t in select_query_types(types, positive, cfg.mrc_max_queries_per_sentence, self._query_rng):
@@ -515,6 +533,24 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
             batch.update(self._stack_features(feats, prefix="mrc_"))
             batch.update(self._mrc_targets(feats, prefix="mrc_"))
         return batch
+
+    def _mrc_passages(self, rows: list[tuple[str, list[str], list]], tokenizer, budget: int
+                      ) -> list[tuple[str, list[str], list]]:
+        """The NER rows cut further to fit the MRC inputs next to their query (`budget` sub-words):
+        only the auxiliary MRC task sees the shorter pieces; mentions cut by them are counted in
+        `collate_stats["mrc_cut_mentions"]` (the NER targets keep them), words longer than the whole
+        MRC budget in `mrc_oversized_words`."""
+        out = []
+        for corpus, words, spans in rows:
+            counts = subword_counts(tokenizer, words)
+            chunks, cut = split_into_chunks(counts, [(s, e) for s, e, _ in spans], budget)
+            self.collate_stats["mrc_cut_mentions"] += cut
+            self.collate_stats["mrc_oversized_words"] += sum(c > budget for c in counts)
+            unk = tokenizer.unk_token or "[UNK]"
+            for cs, ce in chunks:
+                piece = [unk if counts[w] > budget else words[w] for w in range(cs, ce)]
+                out.append((corpus, piece, [(s - cs, e - cs, t) for s, e, t in spans if cs <= s and e <= ce]))
+        return out
 
     @staticmethod
     def _stack_features(feats: list[MrcFeature], prefix: str) -> dict[str, torch.Tensor]:
@@ -556,14 +592,15 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
 
     def ner_loss_fn(self, logits: torch.Tensor, labels: torch.Tensor, corpus_ids: torch.Tensor | None
                     ) -> torch.Tensor:
-        """Token-mean cross-entropy at labelled positions; with `ner_loss_scope="corpus"` each sentence's
+        """Cross-entropy at labelled positions (`config.token_loss_reduction`); with
+        `ner_loss_scope="corpus"` each sentence's
         softmax covers only `O` and its corpus's labels (others masked to the dtype minimum)."""
         if self.config.ner_loss_scope == "corpus" and len(self.config.corpus_types) > 1:
             if corpus_ids is None:
                 raise ValueError("corpus_ids is required for the NER loss when the model has several corpora")
             allowed = corpus_label_mask(self.config).to(logits.device)[corpus_ids]  # [B, C]
             logits = logits.masked_fill(~allowed[:, None, :], torch.finfo(logits.dtype).min)
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE)
+        return token_cross_entropy(logits, labels, self.config.token_loss_reduction)
 
     def _match_logits_at(self, hidden: torch.Tensor, b: torch.Tensor, i: torch.Tensor, j: torch.Tensor
                          ) -> torch.Tensor:
@@ -660,8 +697,8 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
             out.mtcls_logits = mt.view(*mt.shape[:-1], self.num_aux_rows, self.num_mtcls)
             if mtcls_labels is not None:
                 sel = self._select_rows(out.mtcls_logits, corpus_ids)
-                out.mtcls_loss = losses["mtcls"] = F.cross_entropy(
-                    sel.reshape(-1, self.num_mtcls), mtcls_labels.reshape(-1), ignore_index=IGNORE)
+                out.mtcls_loss = losses["mtcls"] = token_cross_entropy(sel, mtcls_labels,
+                                                                       cfg.token_loss_reduction)
         if self.bcls_head is not None or self.mcls_head is not None:
             summary_last = getattr(cfg.encoder_config, "model_type", "") == "xlnet"
             pooled = pool_sentence(hidden, attention_mask, cfg.sentence_pooling, self.cls_pool, summary_last)

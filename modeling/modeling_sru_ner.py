@@ -290,12 +290,15 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
     # Construction
     # ------------------------------------------------------------------------------------------
     @classmethod
-    def from_encoder(cls, encoder_name_or_path: str, corpus_types: dict[str, list[str]], **config_kwargs):
+    def from_encoder(cls, encoder_name_or_path: str, corpus_types: dict[str, list[str]],
+                     train_examples: list[dict] | None = None, **config_kwargs):
         """New model whose encoder weights are copied once from a pretrained HF encoder.
 
         Args:
             encoder_name_or_path: Hub id or local folder of any `AutoModel` encoder, or "embedded-minilm".
             corpus_types: corpus -> prefixed types (`{"BC5CDR": ["BC5CDR/Chemical", ...]}`).
+            train_examples: the training examples (part of the family contract; this family builds
+                nothing from them).
             config_kwargs: any [`SruNerConfig`] field.
         """
         encoder, name = load_pretrained_encoder(encoder_name_or_path)

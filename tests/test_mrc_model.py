@@ -168,8 +168,8 @@ def test_other_corpora_labels_get_exactly_zero_gradient(tiny_encoder_dir, tok):
 
 
 def test_sparse_and_dense_match_loss_are_identical(tiny_encoder_dir, tok):
-    sparse = make(tiny_encoder_dir, enabled_heads=["ner", "mrc"])
-    dense = make(tiny_encoder_dir, enabled_heads=["ner", "mrc"], mrc_match_loss_mode="dense")
+    sparse = make(tiny_encoder_dir, enabled_heads=["ner", "mrc"], mrc_use_match_head=True)
+    dense = make(tiny_encoder_dir, enabled_heads=["ner", "mrc"], mrc_use_match_head=True, mrc_match_loss_mode="dense")
     dense.load_state_dict(sparse.state_dict())
     sparse.eval()
     dense.eval()
@@ -195,7 +195,7 @@ def test_sparse_and_dense_match_loss_are_identical(tiny_encoder_dir, tok):
 
 
 def test_match_candidates_are_capped(tiny_encoder_dir, tok):
-    model = make(tiny_encoder_dir, enabled_heads=["ner", "mrc"], mrc_match_max_candidates=3)
+    model = make(tiny_encoder_dir, enabled_heads=["ner", "mrc"], mrc_use_match_head=True, mrc_match_max_candidates=3)
     model.eval()
     b = model.collate(TRAIN, tok)
     with torch.no_grad():

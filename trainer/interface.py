@@ -53,8 +53,10 @@ class MultiCorpusNerModel(Protocol):
     predict_stats: Counter
 
     @classmethod
-    def from_encoder(cls, encoder_name_or_path: str, corpus_types: dict[str, list[str]], **config_kwargs: Any):
-        """New model whose encoder weights are copied once from a pretrained HF encoder."""
+    def from_encoder(cls, encoder_name_or_path: str, corpus_types: dict[str, list[str]],
+                     train_examples: list[dict] | None = None, **config_kwargs: Any):
+        """New model whose encoder weights are copied once from a pretrained HF encoder; the trainer
+        passes the training examples (a family may build config from them, e.g. MRC dictionary queries)."""
 
     @classmethod
     def from_previous_phase(cls, previous, encoder_name_or_path: str, corpus_types: dict[str, list[str]],

@@ -190,7 +190,8 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
         overrides = {**cfg.model.overrides, **phase.overrides}
         if phase.start == "previous":
             return family.from_previous_phase(previous, cfg.model.encoder, data.corpus_types, **overrides)
-        return family.from_encoder(cfg.model.encoder, data.corpus_types, **overrides)
+        # the training examples reach the family (the MRC family samples its dictionary queries from them)
+        return family.from_encoder(cfg.model.encoder, data.corpus_types, train_examples=data.train, **overrides)
 
     # 3. batches: multi-corpus sampling, length grouping, deterministic per (seed, epoch) ---------
     # over the units the family trains on (`prepare_examples`, e.g. merged sentences), built with the
