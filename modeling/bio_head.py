@@ -38,15 +38,28 @@ def restrict_logits(logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor
     return logits.masked_fill(~allowed[:, None, :], torch.finfo(logits.dtype).min)
 
 
+def token_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "token_mean") -> torch.Tensor:
+    """Cross-entropy of `[B, T, C]` logits against `[B, T]` labels (-100 ignored).
+
+    `"token_mean"`: the mean over every labelled token of the batch; `"sentence_sum"`: each
+    sentence's token losses summed, averaged over the B sentences (a per-sentence NLL).
+    """
+    if reduction not in ("token_mean", "sentence_sum"):
+        raise ValueError(f"reduction must be 'token_mean' or 'sentence_sum', got {reduction!r}")
+    flat = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_INDEX,
+                           reduction="none" if reduction == "sentence_sum" else "mean")
+    return flat.sum() / labels.shape[0] if reduction == "sentence_sum" else flat
+
+
 def restricted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, corpus_ids: torch.Tensor | None,
-                             corpus_mask: torch.Tensor | None) -> torch.Tensor:
-    """Token-mean cross-entropy at labelled positions (`labels [B, T]`, -100 elsewhere); with a
+                             corpus_mask: torch.Tensor | None, reduction: str = "token_mean") -> torch.Tensor:
+    """`token_cross_entropy` at labelled positions (`labels [B, T]`, -100 elsewhere); with a
     `corpus_mask [K, C]`, row b's softmax covers only the labels of corpus `corpus_ids[b]`."""
     if corpus_mask is not None:
         if corpus_ids is None:
             raise ValueError("corpus_ids is required for the restricted loss of a multi-corpus model")
         logits = restrict_logits(logits, corpus_mask.to(logits.device)[corpus_ids])
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_INDEX)
+    return token_cross_entropy(logits, labels, reduction)
 
 
 def decode_word_logits(word_logits: torch.Tensor, labels: Sequence[str], masks: torch.Tensor) -> list[dict]:

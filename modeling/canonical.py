@@ -90,18 +90,18 @@ def flatten_spans(spans) -> tuple[list, list]:
     return kept, dropped
 
 
-def ordered_corpus_types(corpus_types: Mapping[str, list[str]] | None,
-                         corpus_order: list[str] | None = None) -> dict[str, list[str]]:
+def ordered_corpus_types(corpus_types: Mapping[str, list[str]] | None, corpus_order: list[str] | None = None,
+                         unique: bool = True) -> dict[str, list[str]]:
     """`corpus_types` (types as strings) in `corpus_order`, the order a config saves as a list because
     config.json sorts dict keys (the order decides label ids). ValueError when the order names other
-    corpora or a type name is listed twice (prefix types with their corpus)."""
+    corpora or (`unique`) a type name is listed twice (prefix types with their corpus)."""
     types = {str(c): [str(t) for t in ts] for c, ts in (corpus_types or {}).items()}
     if corpus_order is not None:
         if sorted(corpus_order) != sorted(types):
             raise ValueError(f"corpus_order {list(corpus_order)} disagrees with corpus_types {list(types)}")
         types = {c: types[c] for c in corpus_order}
     names = [t for ts in types.values() for t in ts]
-    if len(set(names)) != len(names):
+    if unique and len(set(names)) != len(names):
         dup = sorted({t for t in names if names.count(t) > 1})
         raise ValueError(f"corpus_types: type names must be unique across corpora (prefix them), got {dup}")
     return types

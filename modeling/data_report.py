@@ -28,6 +28,8 @@ COLLATE_COUNTS: dict[str, str] = {
     "empty_sentences": "sentences without words (nothing to train on)",
     "mrc_examples": "MRC (query, sentence) training examples built",
     "mrc_mentions_dropped": "gold mentions lost from MRC examples because query plus sentence exceed the budget",
+    "mrc_overlong_words": "words with more sub-words than the MRC budget (query included), encoded as the unknown "
+                          "token in MRC examples only",
 }
 #: what `predict_spans` may count, once per sentence of a call
 PREDICT_COUNTS: dict[str, str] = {

@@ -86,7 +86,6 @@ class TokenClassificationForNER(NerFamilyMixin, PreTrainedModel):
         self.encoder = build_encoder(config.encoder_config)
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.classifier = nn.Linear(config.encoder_config.hidden_size, len(config.labels))
-        self.register_buffer("corpus_mask", corpus_label_mask(config.corpus_types, config.labels), persistent=False)
         self._init_family_state()
         self.post_init()
 
@@ -122,6 +121,11 @@ class TokenClassificationForNER(NerFamilyMixin, PreTrainedModel):
     @property
     def encoder_name(self) -> str:
         return str(self.config.encoder_name_or_path)
+
+    @property
+    def corpus_mask(self) -> torch.Tensor:
+        """`[K, C]` bool: the labels each corpus's restricted softmax covers (bio_head.py)."""
+        return corpus_label_mask(self.config.corpus_types, self.config.labels)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """{"encoder": the encoder's parameters, "head": the classifier's}."""
@@ -219,7 +223,7 @@ class TokenClassificationForNER(NerFamilyMixin, PreTrainedModel):
         limit, budget = self._limits(tokenizer)
         labels = cfg.labels
         per_corpus = cfg.decoding == "per_corpus" and len(cfg.corpus_types) > 1
-        masks = self.corpus_mask.cpu() if per_corpus else torch.ones(1, len(labels), dtype=torch.bool)
+        masks = self.corpus_mask if per_corpus else torch.ones(1, len(labels), dtype=torch.bool)
 
         def predict_batch(words_batch: list[list[str]], _sentence_ids: list[int]) -> list[list[dict]]:
             enc = encode_words(tokenizer, words_batch, limit)
