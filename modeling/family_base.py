@@ -63,6 +63,18 @@ class NerFamilyMixin:
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, then the parameters the config freezes are frozen again
+        (loading makes every parameter trainable)."""
+        loaded = super().from_pretrained(*args, **kwargs)
+        (loaded[0] if isinstance(loaded, tuple) else loaded).apply_frozen_parameters()
+        return loaded
+
+    def apply_frozen_parameters(self) -> None:
+        """Set `requires_grad=False` on the parameters the config freezes (default: none); called at
+        the end of `__init__` and after `from_pretrained`."""
+
+    @classmethod
     def from_previous_phase(cls, previous, encoder_name_or_path: str, corpus_types: dict[str, list[str]],
                             **config_kwargs):
         """The model of a phase that starts from the previous phase's model (`phases.N.start: previous`)."""

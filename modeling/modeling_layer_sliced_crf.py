@@ -225,7 +225,7 @@ class LayerSlicedXLNetCRF(LayerwiseDecayMixin, TaskSurgeryMixin, NerFamilyMixin,
             for t in config.tasks})
         self._init_family_state()  # collate_stats / predict_stats (data_report.py)
         self.post_init()
-        self._apply_phase2_mode()
+        self.apply_frozen_parameters()
 
     # -- HF plumbing -------------------------------------------------------------------------------
     @torch.no_grad()
@@ -289,7 +289,8 @@ class LayerSlicedXLNetCRF(LayerwiseDecayMixin, TaskSurgeryMixin, NerFamilyMixin,
                 out.append(name)
         return out
 
-    def _apply_phase2_mode(self) -> None:
+    def apply_frozen_parameters(self) -> None:
+        """`phase2_mode="frozen"` freezes the shared block (embeddings and layers < k)."""
         if self.config.phase2_mode == "frozen":
             frozen = set(self.shared_parameter_names())
             for name, p in self.named_parameters():

@@ -285,6 +285,11 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
         self.begin_of_actions = nn.Parameter(torch.empty(d))  # BOA
         self._init_family_state()
         self.post_init()
+        self.apply_frozen_parameters()
+
+    def apply_frozen_parameters(self) -> None:
+        """`alpha` trains only with `config.alpha_trainable`."""
+        self.sru.alpha.requires_grad_(bool(self.config.alpha_trainable))
 
     # ------------------------------------------------------------------------------------------
     # Construction

@@ -200,7 +200,13 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
     base_loader = None
 
     def collate(indices: list[int]) -> dict:
-        return current["model"].collate([current["train"][i] for i in indices], tokenizer)
+        model = current["model"]
+        batch = model.collate([current["train"][i] for i in indices], tokenizer)
+        # the family's non-weight state (data report, random generators) as it is once this batch is
+        # built: the loader builds the next batch before this one trains, so a checkpoint after this
+        # batch's step must save this snapshot, not the model's current state
+        batch[_FAMILY_STATE] = model.training_state()
+        return batch
 
     def make_loader(model) -> DataLoader:
         current.update(train=model.prepare_examples(data.train, tokenizer),
@@ -232,7 +238,7 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
         accelerator.wait_for_everyone()
         if main:
             trainer_state = {k: v for k, v in state.items() if k != "step"}
-            trainer_state["model_state"] = raw_model.training_state()  # data report, random generators
+            trainer_state["model_state"] = current["family_state"]  # data report, random generators
             finish_checkpoint(root, tmp, state["global_step"], raw_model.state_dict(), optimizer, scheduler,
                               trainer_state, keep=cfg.keep_checkpoints)
         accelerator.wait_for_everyone()
@@ -253,7 +259,7 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
             base_loader = make_loader(raw_model)
         if index < start_phase:  # resuming a later phase: only its architecture is needed from here
             continue
-        current["model"] = raw_model
+        current.update(model=raw_model, family_state=raw_model.training_state())
         optimizer = build_optimizer(raw_model, cfg.optim)
         model, optimizer, loader = accelerator.prepare(raw_model, optimizer, base_loader)
         steps_per_epoch = math.ceil(len(loader) / cfg.optim.gradient_accumulation_steps)
@@ -263,6 +269,7 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
         if ckpt is not None and index == start_phase:
             state = load_checkpoint(ckpt, raw_model, optimizer, scheduler, accelerator.process_index)
             raw_model.load_training_state(state.pop("model_state", {}))
+            current["family_state"] = raw_model.training_state()
             state.setdefault("phase", 0)
             state.setdefault("phase_step", state["global_step"])
             if main:
@@ -293,6 +300,7 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
                 if state["phase_step"] >= total_steps:  # resumed right at the end of a (fractional) phase
                     break
                 with accelerator.accumulate(model):
+                    current["family_state"] = batch.pop(_FAMILY_STATE)
                     output = model(**batch)
                     loss = output.loss
                     if not torch.isfinite(loss):
@@ -423,6 +431,10 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return results
+
+
+#: where a collated batch carries the family's training state (popped before `forward`)
+_FAMILY_STATE = "_biomtl_family_state"
 
 
 def _predict_counts(model) -> Counter:
