@@ -406,7 +406,7 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
         # what predicting the test set had to do, once per sentence (not summed over the run's evaluations)
         test_counts = dict(_predict_counts(raw_model) - before)
         results["data_report"]["predict"] = test_counts
-        results["data_report"]["test_sentences"] = len(current["test"])
+        results["data_report"]["test_sentences"] = len(data.test)
         if "sentences_hit_step_cap" in raw_model.predict_stats:  # families with a step-capped decoder
             results["data_report"]["test_step_cap_rate"] = (test_counts.get("sentences_hit_step_cap", 0)
                                                             / len(current["test"]))
