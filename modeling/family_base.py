@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import torch
 
 from .data_report import DataReport
+from .encoder_loading import encoder_weights
 
 _LAYER_CONTAINERS = ("layer", "layers", "h", "block")
 
@@ -45,6 +46,9 @@ class NerFamilyMixin:
             checkpoint (the model class itself when its `forward` gives per-token logits).
     """
 
+    #: every family reads a plain HF encoder: SDPA attention and gradient checkpointing pass through
+    _supports_sdpa: ClassVar[bool] = True
+    supports_gradient_checkpointing: ClassVar[bool] = True
     training_recipes: ClassVar[dict[str, dict]] = {}
     card_metadata: ClassVar[dict[str, Any]] = {}
     ddp_find_unused_parameters: ClassVar[bool] = False
@@ -79,6 +83,15 @@ class NerFamilyMixin:
                             **config_kwargs):
         """The model of a phase that starts from the previous phase's model (`phases.N.start: previous`)."""
         raise ValueError(f"{cls.__name__} trains in one phase: `start: previous` is not supported by this family")
+
+    @classmethod
+    def _with_pretrained_encoder(cls, config, encoder, name: str):
+        """The model of `config` (built from the pretrained `encoder`'s config) with the encoder's
+        weights copied once; `name` (never a local path) is recorded as the encoder config's name."""
+        config.encoder_config._name_or_path = name
+        model = cls(config)
+        model.encoder.load_state_dict(encoder_weights(encoder), strict=True)
+        return model
 
     def prepare_examples(self, examples: list[dict], tokenizer) -> list[dict]:
         """The examples this family trains and evaluates on (default: the sentences unchanged)."""

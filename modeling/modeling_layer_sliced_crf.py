@@ -47,15 +47,7 @@ from .encoder_loading import build_encoder, load_pretrained_encoder
 from .family_base import NerFamilyMixin
 from .lscrf_optim import LayerwiseDecayMixin
 from .lscrf_tasks import TaskSurgeryMixin
-from .subwords import (
-    encode_words,
-    fit_words,
-    predict_in_windows,
-    sequence_limit,
-    split_for_training,
-    subword_counts,
-    word_budget,
-)
+from .subwords import encode_words, fit_and_split, predict_in_windows, sequence_budget
 from .tag_schemes import X_TAG, allowed_transitions, spans_to_tags, tags_to_spans
 from .token_logits import bio_log_probs, joint_token_logits
 
@@ -160,7 +152,7 @@ class LayerSlicedXLNetCRF(LayerwiseDecayMixin, TaskSurgeryMixin, NerFamilyMixin,
     config_class = LayerSlicedCRFConfig
     base_model_prefix = "lscrf"
     main_input_name = "input_ids"
-    _supports_sdpa = True
+    supports_gradient_checkpointing = False  # the task-routed layers are not checkpointed
     _tied_weights_keys: dict = {}
     #: a step trains only the tasks in its batch: the other tasks' heads and layer copies get no gradient
     ddp_find_unused_parameters = True
@@ -335,9 +327,7 @@ class LayerSlicedXLNetCRF(LayerwiseDecayMixin, TaskSurgeryMixin, NerFamilyMixin,
         tags: torch.Tensor | None = None,
         task_ids: torch.Tensor | None = None,
         task: str | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
+        output_attentions: bool | None = None, output_hidden_states: bool | None = None, return_dict: bool | None = None,
     ) -> LayerSlicedCRFOutput | tuple:
         """Emissions and (with `tags`) the CRF loss.
 
@@ -431,10 +421,10 @@ class LayerSlicedXLNetCRF(LayerwiseDecayMixin, TaskSurgeryMixin, NerFamilyMixin,
     # -- batching ----------------------------------------------------------------------------------
     def max_sequence_length(self, tokenizer) -> int:
         """Sub-words per sequence: min of config.max_seq_length, the tokenizer's and the encoder's limits."""
-        return sequence_limit(tokenizer, self.config.max_seq_length, self.config.encoder_config)
+        return sequence_budget(tokenizer, self.config.max_seq_length, self.config.encoder_config)[0]
 
     def _word_budget(self, tokenizer) -> int:
-        return word_budget(tokenizer, self.max_sequence_length(tokenizer))
+        return sequence_budget(tokenizer, self.config.max_seq_length, self.config.encoder_config)[1]
 
     def collate(self, examples: list[dict], tokenizer) -> dict:
         """Canonical examples -> kwargs of `forward` (inputs, `word_index`, `word_mask`, `tags`, `task_ids`).
@@ -465,14 +455,12 @@ class LayerSlicedXLNetCRF(LayerwiseDecayMixin, TaskSurgeryMixin, NerFamilyMixin,
                 continue
             bare = dict(zip(cfg.task_corpora[task][corpus], cfg.task_types[task]))
             kept, dropped = flatten_spans([(s, e, bare[label]) for s, e, label in spans])
-            words, counts, replaced = fit_words(tokenizer, words, subword_counts(tokenizer, words), budget)
-            chunks, chunk_spans, lost = split_for_training(counts, kept, budget)
-            for name, n in (("overlapping_mentions_dropped", len(dropped)), ("overlong_words", replaced),
-                            ("sentences_split", int(len(chunks) > 1)), ("mentions_cut", len(lost))):
+            split = fit_and_split(tokenizer, words, kept, budget)
+            for name, n in (("overlapping_mentions_dropped", len(dropped)), ("overlong_words", split.replaced),
+                            ("sentences_split", int(len(split.chunks) > 1)), ("mentions_cut", len(split.lost))):
                 self.collate_stats.record(name, key, n)
-            for (s, e), inside in zip(chunks, chunk_spans):
-                rows.append((words[s:e], spans_to_tags(inside, e - s, cfg.tag_scheme), tidx))
-                sizes.append(sum(counts[s:e]))
+            rows += [(piece, spans_to_tags(inside, len(piece), cfg.tag_scheme), tidx) for piece, inside in split.pieces()]
+            sizes += split.sizes()
         if cfg.pack_sentences:
             rows = pack_rows(rows, sizes, budget)
         return self._tensorize(rows, tokenizer)

@@ -57,7 +57,7 @@ from .bio_head import (
 from .canonical import validate_example
 from .configuration_mrc_multitask import MrcMultiTaskConfig
 from .data_report import sentence_key
-from .encoder_loading import build_encoder, encoder_weights, load_pretrained_encoder
+from .encoder_loading import build_encoder, load_pretrained_encoder
 from .family_base import NerFamilyMixin
 from .mrc_examples import (
     MrcFeature,
@@ -75,15 +75,7 @@ from .mrc_labels import (
     mtcls_ids,
 )
 from .mrc_queries import REAL_SOURCES, build_query_table, render_query, sample_dictionary_examples
-from .subwords import (
-    encode_words,
-    fit_words,
-    predict_in_windows,
-    sequence_limit,
-    split_for_training,
-    subword_counts,
-    word_budget,
-)
+from .subwords import encode_words, fit_and_split, predict_in_windows, sequence_budget, word_budget
 from .tag_schemes import spans_to_tags
 
 IGNORE = IGNORE_INDEX
@@ -171,8 +163,6 @@ def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
 class MrcMultiTaskPreTrainedModel(NerFamilyMixin, PreTrainedModel):
     config_class = MrcMultiTaskConfig
     base_model_prefix = "mrc_multitask"
-    _supports_sdpa = True
-    supports_gradient_checkpointing = True
 
     @torch.no_grad()
     def _init_weights(self, module):
@@ -288,9 +278,7 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
             queries[t] = {**queries.get(t, {}), **fields}
         config = MrcMultiTaskConfig(encoder_config=encoder.config.to_dict(), corpus_types=corpus_types,
                                     mrc_queries=queries, **config_kwargs)
-        config.encoder_config._name_or_path = name
-        model = cls(config)
-        model.encoder.load_state_dict(encoder_weights(encoder), strict=True)
+        model = cls._with_pretrained_encoder(config, encoder, name)
         if train_examples is not None:
             model.set_dictionary_examples(train_examples)
         return model
@@ -377,7 +365,7 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
 
     def _input_budget(self, tokenizer) -> int:
         """Sub-words of one input, special tokens (and query) included."""
-        return sequence_limit(tokenizer, self.config.max_seq_length, self.config.encoder_config)
+        return sequence_budget(tokenizer, self.config.max_seq_length, self.config.encoder_config)[0]
 
     def _passage_budget(self, tokenizer, with_query: bool) -> int:
         """Sub-words left for the sentence words in one input (the tokenizer's own special tokens of a
@@ -422,10 +410,10 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
             if not tokens:
                 counter["empty_sentences"] = 1
                 continue
-            words, counts, replaced = fit_words(tokenizer, tokens, subword_counts(tokenizer, tokens), budget)
-            chunks, chunk_spans, lost = split_for_training(counts, spans, budget)
-            counter.update(overlong_words=replaced, sentences_split=int(len(chunks) > 1), mentions_cut=len(lost))
-            rows += [(corpus, words[cs:ce], inside, key) for (cs, ce), inside in zip(chunks, chunk_spans)]
+            split = fit_and_split(tokenizer, tokens, spans, budget)
+            counter.update(overlong_words=split.replaced, sentences_split=int(len(split.chunks) > 1),
+                           mentions_cut=len(split.lost))
+            rows += [(corpus, words, inside, key) for words, inside in split.pieces()]
         if not rows:
             raise ValueError("collate: no non-empty sentence in the batch")
 
@@ -492,10 +480,9 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
         the whole MRC budget in `mrc_overlong_words`."""
         out = []
         for corpus, words, spans, key in rows:
-            words, counts, replaced = fit_words(tokenizer, words, subword_counts(tokenizer, words), budget)
-            chunks, chunk_spans, lost = split_for_training(counts, spans, budget)
-            found[key].update(mrc_overlong_words=replaced, mrc_mentions_dropped=len(lost))
-            out += [(corpus, words[cs:ce], inside, key) for (cs, ce), inside in zip(chunks, chunk_spans)]
+            split = fit_and_split(tokenizer, words, spans, budget)
+            found[key].update(mrc_overlong_words=split.replaced, mrc_mentions_dropped=len(split.lost))
+            out += [(corpus, piece, inside, key) for piece, inside in split.pieces()]
         return out
 
     @staticmethod
@@ -608,9 +595,7 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
         mrc_end_mask: torch.Tensor | None = None,
         mrc_gold_pairs: torch.Tensor | None = None,
         return_match_logits: bool = False,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
+        output_attentions: bool | None = None, output_hidden_states: bool | None = None, return_dict: bool | None = None,
     ) -> MrcMultiTaskOutput | tuple:
         """Run the encoder and every enabled head; losses for the targets given.
 

@@ -31,7 +31,7 @@ from transformers.utils import ModelOutput
 from .canonical import validate_example
 from .configuration_sru_ner import SruNerConfig
 from .data_report import sentence_key
-from .encoder_loading import build_encoder, encoder_weights, load_pretrained_encoder
+from .encoder_loading import build_encoder, load_pretrained_encoder
 from .family_base import NerFamilyMixin
 from .sru_actions import (
     EOA,
@@ -43,15 +43,7 @@ from .sru_actions import (
     validate_spans,
 )
 from .sru_inputs import merge_examples, slot_index
-from .subwords import (
-    encode_words,
-    fit_words,
-    predict_in_windows,
-    sequence_limit,
-    split_for_training,
-    subword_counts,
-    word_budget,
-)
+from .subwords import encode_words, fit_and_split, predict_in_windows, sequence_budget
 from .token_logits import no_token_logits_message
 
 _PADDING_SCORE = -1e12
@@ -199,8 +191,6 @@ class SruActionMlp(nn.Module):
 class SruNerPreTrainedModel(NerFamilyMixin, PreTrainedModel):
     config_class = SruNerConfig
     base_model_prefix = "sru_ner"
-    supports_gradient_checkpointing = True
-    _supports_sdpa = True
 
     @torch.no_grad()
     def _init_weights(self, module):
@@ -310,10 +300,7 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
         name = config_kwargs.pop("encoder_name_or_path", None) or name
         config = SruNerConfig(encoder_config=encoder.config.to_dict(), encoder_name_or_path=name,
                               corpus_types=corpus_types, **config_kwargs)
-        config.encoder_config._name_or_path = name
-        model = cls(config)
-        model.encoder.load_state_dict(encoder_weights(encoder), strict=True)
-        return model
+        return cls._with_pretrained_encoder(config, encoder, name)
 
     @property
     def encoder_name(self) -> str:
@@ -384,9 +371,7 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
         gold_rows: torch.Tensor | None = None,
         gold_len: torch.Tensor | None = None,
         other_mask: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
+        output_attentions: bool | None = None, output_hidden_states: bool | None = None, return_dict: bool | None = None,
     ) -> SruNerOutput | tuple:
         """Teacher-forced training pass (with `gold_rows`) or lock-step decoding (without).
 
@@ -589,8 +574,7 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
     # ------------------------------------------------------------------------------------------
     def token_limits(self, tokenizer) -> tuple[int, int]:
         """(max sub-words per sequence incl. special tokens, sub-words available for words)."""
-        limit = sequence_limit(tokenizer, self.config.max_tokens, self.config.encoder_config)
-        return limit, word_budget(tokenizer, limit)
+        return sequence_budget(tokenizer, self.config.max_tokens, self.config.encoder_config)
 
     def _encode(self, tokenizer, sentences: list[list[str]], max_length: int) -> dict[str, torch.Tensor]:
         """Encoder inputs + `word_index` + `slot_mask` for word lists that fit `max_length`."""
@@ -622,10 +606,10 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
             spans = validate_spans([(s, e, cfg.type_names.index(t)) for s, e, t in labelled], len(tokens),
                                    cfg.num_types)
             spans, crossing = drop_same_type_crossings(spans)
-            words, counts, replaced = fit_words(tokenizer, tokens, subword_counts(tokenizer, tokens), budget)
-            chunks, chunk_spans, cut = split_for_training(counts, spans, budget)
-            for name, n in (("crossing_mentions_dropped", len(crossing)), ("overlong_words", replaced),
-                            ("sentences_split", int(len(chunks) > 1)), ("mentions_cut", len(cut))):
+            split = fit_and_split(tokenizer, tokens, spans, budget)
+            cut = split.lost
+            for name, n in (("crossing_mentions_dropped", len(crossing)), ("overlong_words", split.replaced),
+                            ("sentences_split", int(len(split.chunks) > 1)), ("mentions_cut", len(cut))):
                 self.collate_stats.record(name, key, n)
             where = f"examples[{k}] (id={ex.get('id')!r})"
             if crossing:
@@ -638,9 +622,9 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
             for t, c in enumerate(type_corpus):
                 if c != corpus:
                     other[2 + 2 * t] = other[3 + 2 * t] = 1.0
-            for (cs, ce), sp in zip(chunks, chunk_spans):
-                words_list.append(words[cs:ce])
-                rows_list.append(oracle_rows(sp, ce - cs))
+            for words, sp in split.pieces():
+                words_list.append(words)
+                rows_list.append(oracle_rows(sp, len(words)))
                 others.append(other)
         batch = self._encode(tokenizer, words_list, max_len)
         n_rows = max(len(r) for r in rows_list)

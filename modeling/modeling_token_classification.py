@@ -25,17 +25,9 @@ from .bio_head import IGNORE_INDEX, corpus_label_mask, decode_word_logits, restr
 from .canonical import flatten_spans, validate_example
 from .configuration_token_classification import TokenClassificationConfig
 from .data_report import sentence_key
-from .encoder_loading import build_encoder, encoder_weights, load_pretrained_encoder
+from .encoder_loading import build_encoder, load_pretrained_encoder
 from .family_base import NerFamilyMixin
-from .subwords import (
-    encode_words,
-    fit_words,
-    predict_in_windows,
-    sequence_limit,
-    split_for_training,
-    subword_counts,
-    word_budget,
-)
+from .subwords import encode_words, fit_and_split, predict_in_windows, sequence_budget
 from .tag_schemes import spans_to_tags
 
 
@@ -60,8 +52,6 @@ class TokenClassificationForNER(NerFamilyMixin, PreTrainedModel):
 
     config_class = TokenClassificationConfig
     base_model_prefix = "token_classification"
-    supports_gradient_checkpointing = True
-    _supports_sdpa = True
 
     #: Training recipes, read by `biomtl train`. "default" is the plain token-classification setting
     #: that reached test F1 83.2 on NCBI-disease with the embedded encoder outside this project: batch
@@ -102,21 +92,13 @@ class TokenClassificationForNER(NerFamilyMixin, PreTrainedModel):
     @classmethod
     def from_encoder(cls, encoder_name_or_path: str, corpus_types: dict[str, list[str]],
                      train_examples: list[dict] | None = None, **config_kwargs):
-        """New model whose encoder weights are copied once from a pretrained HF encoder.
-
-        Args:
-            encoder_name_or_path: Hub id or local folder of any `AutoModel` encoder, or "embedded-minilm".
-            corpus_types: corpus -> prefixed types (`{"BC5CDR": ["BC5CDR/Chemical", ...]}`).
-            train_examples: the training examples (part of the family contract; unused here).
-            config_kwargs: any [`TokenClassificationConfig`] field.
-        """
+        """The family contract's constructor (trainer/interface.py): the encoder (a Hub id, a folder or
+        "embedded-minilm") copied once, a random classifier over the BIO labels of `corpus_types`;
+        `config_kwargs` are [`TokenClassificationConfig`] fields, `train_examples` are not needed."""
         encoder, name = load_pretrained_encoder(encoder_name_or_path)
         config = cls.config_class(encoder_config=encoder.config.to_dict(), encoder_name_or_path=name,
                                   corpus_types=corpus_types, **config_kwargs)
-        config.encoder_config._name_or_path = name
-        model = cls(config)
-        model.encoder.load_state_dict(encoder_weights(encoder), strict=True)
-        return model
+        return cls._with_pretrained_encoder(config, encoder, name)
 
     @property
     def encoder_name(self) -> str:
@@ -135,17 +117,11 @@ class TokenClassificationForNER(NerFamilyMixin, PreTrainedModel):
     # ------------------------------------------------------------------------------------------
     # forward
     # ------------------------------------------------------------------------------------------
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        corpus_ids: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> TokenClassificationNerOutput | tuple:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                corpus_ids: torch.Tensor | None = None, output_attentions: bool | None = None,
+                output_hidden_states: bool | None = None, return_dict: bool | None = None,
+                ) -> TokenClassificationNerOutput | tuple:
         """Per-sub-word logits and, with `labels`, the restricted loss.
 
         Args:
@@ -172,11 +148,6 @@ class TokenClassificationForNER(NerFamilyMixin, PreTrainedModel):
     # ------------------------------------------------------------------------------------------
     # data: collate for training, predict_spans for inference
     # ------------------------------------------------------------------------------------------
-    def _limits(self, tokenizer) -> tuple[int, int]:
-        """(sub-words per sequence, sub-words left for words)."""
-        limit = sequence_limit(tokenizer, self.config.max_seq_length, self.config.encoder_config)
-        return limit, word_budget(tokenizer, limit)
-
     def collate(self, examples: list[dict], tokenizer) -> dict[str, torch.Tensor]:
         """Canonical examples -> `forward` kwargs with `labels` and `corpus_ids`.
 
@@ -185,7 +156,7 @@ class TokenClassificationForNER(NerFamilyMixin, PreTrainedModel):
         split_for_training`) and the mentions such a split had to drop, empty sentences.
         """
         cfg = self.config
-        limit, budget = self._limits(tokenizer)
+        limit, budget = sequence_budget(tokenizer, cfg.max_seq_length, cfg.encoder_config)
         corpus_index = {c: k for k, c in enumerate(cfg.corpus_types)}
         label_id = cfg.label2id
         rows: list[tuple[int, list[str], list[str]]] = []  # (corpus, words, BIO tags)
@@ -196,13 +167,12 @@ class TokenClassificationForNER(NerFamilyMixin, PreTrainedModel):
                 self.collate_stats.record("empty_sentences", key)
                 continue
             kept, dropped = flatten_spans(spans)
-            words, counts, replaced = fit_words(tokenizer, tokens, subword_counts(tokenizer, tokens), budget)
-            chunks, chunk_spans, lost = split_for_training(counts, kept, budget)
-            for name, n in (("overlapping_mentions_dropped", len(dropped)), ("overlong_words", replaced),
-                            ("sentences_split", int(len(chunks) > 1)), ("mentions_cut", len(lost))):
+            split = fit_and_split(tokenizer, tokens, kept, budget)
+            for name, n in (("overlapping_mentions_dropped", len(dropped)), ("overlong_words", split.replaced),
+                            ("sentences_split", int(len(split.chunks) > 1)), ("mentions_cut", len(split.lost))):
                 self.collate_stats.record(name, key, n)
-            for (s, e), inside in zip(chunks, chunk_spans):
-                rows.append((corpus_index[corpus], words[s:e], spans_to_tags(inside, e - s, "BIO")))
+            rows += [(corpus_index[corpus], words, spans_to_tags(inside, len(words), "BIO"))
+                     for words, inside in split.pieces()]
         if not rows:
             raise ValueError("collate: no non-empty sentence in the batch")
         enc = encode_words(tokenizer, [words for _, words, _ in rows], limit)
@@ -220,7 +190,7 @@ class TokenClassificationForNER(NerFamilyMixin, PreTrainedModel):
         predicted over windows and stitched (`subwords.predict_in_windows`, counted in `predict_stats`).
         """
         cfg = self.config
-        limit, budget = self._limits(tokenizer)
+        limit, budget = sequence_budget(tokenizer, cfg.max_seq_length, cfg.encoder_config)
         labels = cfg.labels
         per_corpus = cfg.decoding == "per_corpus" and len(cfg.corpus_types) > 1
         masks = self.corpus_mask if per_corpus else torch.ones(1, len(labels), dtype=torch.bool)

@@ -15,6 +15,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -190,6 +191,39 @@ def split_for_training(counts: Sequence[int], spans: Sequence[tuple], budget: in
         else:
             lost.append(span)
     return chunks, chunk_spans, lost
+
+
+def sequence_budget(tokenizer, configured: int, encoder_config=None) -> tuple[int, int]:
+    """`(sub-words per sequence, sub-words left for the words of one sentence)`: `sequence_limit`,
+    then `word_budget` of a single sequence."""
+    limit = sequence_limit(tokenizer, configured, encoder_config)
+    return limit, word_budget(tokenizer, limit)
+
+
+class TrainingSplit(NamedTuple):
+    """A training sentence fitted to the budget (`fit_and_split`)."""
+
+    words: list[str]  # over-long words replaced by the unknown token
+    counts: list[int]  # their sub-words
+    chunks: list[tuple[int, int]]  # word ranges of the pieces, in order
+    chunk_spans: list[list[tuple]]  # each piece's spans, re-indexed to the piece
+    lost: list[tuple]  # spans a forced cut dropped
+    replaced: int  # over-long words replaced
+
+    def pieces(self) -> list[tuple[list[str], list[tuple]]]:
+        """`(words, spans)` of every piece."""
+        return [(self.words[s:e], spans) for (s, e), spans in zip(self.chunks, self.chunk_spans)]
+
+    def sizes(self) -> list[int]:
+        """Sub-words of every piece."""
+        return [sum(self.counts[s:e]) for s, e in self.chunks]
+
+
+def fit_and_split(tokenizer, words: list[str], spans: Sequence[tuple], budget: int) -> TrainingSplit:
+    """`fit_words` then `split_for_training`: a training sentence as pieces of at most `budget` sub-words."""
+    words, counts, replaced = fit_words(tokenizer, list(words), subword_counts(tokenizer, list(words)), budget)
+    chunks, chunk_spans, lost = split_for_training(counts, spans, budget)
+    return TrainingSplit(words, counts, chunks, chunk_spans, lost, replaced)
 
 
 def _model_max_length(tokenizer) -> int:

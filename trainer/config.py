@@ -59,7 +59,7 @@ class CorpusConfig:
 
 @dataclass
 class ModelConfig:
-    """Model family (`sru_ner`, `mrc_multitask`, `layer_sliced_crf`), encoder name/path, and any
+    """Model family (`sru_ner`, `mrc_multitask`, `layer_sliced_crf`, `token_classification`), encoder name/path, and any
     family config field in `overrides` (passed to `from_encoder`)."""
 
     family: str = "sru_ner"
