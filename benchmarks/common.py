@@ -49,7 +49,7 @@ def machine() -> str:
     import torch
 
     return (f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}, python "
-            f"{platform.python_version()}, torch {torch.__version__}")
+            f"{platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} torch thread(s)")
 
 
 def mean_sd(values: Iterable[float]) -> dict[str, float]:

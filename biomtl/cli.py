@@ -11,6 +11,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="biomtl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     from .data_scripts.cli import add_data_commands
+    from .trainer.onnx_export import add_export_onnx_command
     from .trainer.predict_cli import add_predict_command
     from .trainer.push_cli import add_push_command
     from .trainer.train_cli import add_train_commands
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_commands(sub)
     add_predict_command(sub)
     add_push_command(sub)
+    add_export_onnx_command(sub)
     return parser
 
 

@@ -7,12 +7,8 @@ from __future__ import annotations
 
 from transformers import AutoConfig, PretrainedConfig
 
-try:  # transformers >= 5: lets from_pretrained(attn_implementation=...) reach the encoder
-    from transformers.configuration_utils import SubConfigSpec
-except ImportError:  # pragma: no cover
-    SubConfigSpec = None
-
 from .canonical import ordered_corpus_types
+from .hf_compat import NATIVE_SUB_CONFIGS, SubConfigSpec
 from .mrc_labels import MTCLS_TAGS, bio_labels
 from .mrc_queries import QUERY_SOURCES
 from .token_logits import OwnPipelineConfigMixin
@@ -94,7 +90,7 @@ class MrcMultiTaskConfig(OwnPipelineConfigMixin, PretrainedConfig):
     """
 
     model_type = "mrc_multitask"
-    if SubConfigSpec is not None:
+    if NATIVE_SUB_CONFIGS:  # lets from_pretrained(attn_implementation=...) reach the encoder
         sub_configs_defaults = {"encoder_config": SubConfigSpec(config_class=AutoConfig, model_type="bert",
                                                                 optional=True)}
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 import math
 
 from transformers import AutoConfig, PretrainedConfig
-from transformers.configuration_utils import SubConfigSpec
 
 from .canonical import ordered_corpus_types
+from .hf_compat import FieldConfig, SubConfigSpec
 from .token_logits import OwnPipelineConfigMixin
 
 
-class SruNerConfig(OwnPipelineConfigMixin, PretrainedConfig):
+class SruNerConfig(OwnPipelineConfigMixin, FieldConfig):
     r"""Configuration of [`SruNerForTokenActions`].
 
     Label space: `corpus_types` maps each corpus to the (corpus-prefixed) entity types it annotates,

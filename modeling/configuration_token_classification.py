@@ -7,9 +7,9 @@ Shipped with token-classification checkpoints as Hub remote code.
 from __future__ import annotations
 
 from transformers import AutoConfig, PretrainedConfig
-from transformers.configuration_utils import SubConfigSpec
 
 from .canonical import ordered_corpus_types
+from .hf_compat import FieldConfig, SubConfigSpec
 from .tag_schemes import bio_labels
 from .token_logits import OwnPipelineConfigMixin
 
@@ -17,7 +17,7 @@ LOSS_SCOPES = ("corpus", "all")
 DECODINGS = ("per_corpus", "joint")
 
 
-class TokenClassificationConfig(OwnPipelineConfigMixin, PretrainedConfig):
+class TokenClassificationConfig(OwnPipelineConfigMixin, FieldConfig):
     r"""Configuration of [`TokenClassificationForNER`].
 
     Args:

@@ -45,16 +45,12 @@ from .crf import ILLEGAL_SCORE, LinearChainCRF
 from .data_report import sentence_key
 from .encoder_loading import build_encoder, load_pretrained_encoder
 from .family_base import NerFamilyMixin
+from .hf_compat import init
 from .lscrf_optim import LayerwiseDecayMixin
 from .lscrf_tasks import TaskSurgeryMixin
 from .subwords import encode_words, fit_and_split, predict_in_windows, sequence_budget
 from .tag_schemes import X_TAG, allowed_transitions, spans_to_tags, tags_to_spans
 from .token_logits import bio_log_probs, joint_token_logits
-
-try:  # transformers >= 5: init functions that respect already-loaded weights
-    from transformers import initialization as _hf_init
-except ImportError:  # pragma: no cover - older transformers
-    _hf_init = None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -223,7 +219,6 @@ class LayerSlicedXLNetCRF(LayerwiseDecayMixin, TaskSurgeryMixin, NerFamilyMixin,
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         """Emission layers: normal(0, initializer_range), zero bias; CRF scores: zeros (spec §3)."""
-        init = _hf_init if _hf_init is not None else nn.init
         if isinstance(module, TaskHead):
             init.normal_(module.emission.weight, mean=0.0, std=self.config.initializer_range)
             init.zeros_(module.emission.bias)

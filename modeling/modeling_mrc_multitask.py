@@ -44,7 +44,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
-from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .bio_head import (
@@ -59,6 +58,7 @@ from .configuration_mrc_multitask import MrcMultiTaskConfig
 from .data_report import sentence_key
 from .encoder_loading import build_encoder, load_pretrained_encoder
 from .family_base import NerFamilyMixin
+from .hf_compat import init
 from .mrc_examples import (
     MrcFeature,
     build_mrc_feature,

@@ -25,7 +25,6 @@ import torch.nn.functional as F
 import torch.utils.checkpoint
 from torch import nn
 from transformers import PreTrainedModel
-from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .canonical import validate_example
@@ -33,6 +32,7 @@ from .configuration_sru_ner import SruNerConfig
 from .data_report import sentence_key
 from .encoder_loading import build_encoder, load_pretrained_encoder
 from .family_base import NerFamilyMixin
+from .hf_compat import init
 from .sru_actions import (
     EOA,
     SH,

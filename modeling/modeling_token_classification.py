@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from transformers import PreTrainedModel
-from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .bio_head import IGNORE_INDEX, corpus_label_mask, decode_word_logits, restricted_cross_entropy
@@ -27,6 +26,7 @@ from .configuration_token_classification import TokenClassificationConfig
 from .data_report import sentence_key
 from .encoder_loading import build_encoder, load_pretrained_encoder
 from .family_base import NerFamilyMixin
+from .hf_compat import init
 from .subwords import encode_words, fit_and_split, predict_in_windows, sequence_budget
 from .tag_schemes import spans_to_tags
 

@@ -2,6 +2,10 @@
 
 MODEL is a local folder or a Hub repo id (anything `AutoModel.from_pretrained(..., trust_remote_code=True)`
 loads). Formats: see trainer/predict_io.py.
+
+Backends: a folder written by `biomtl export-onnx` runs on ONNX Runtime (`--backend auto`, the
+default; `--precision int8` for its quantised graphs), anything else on PyTorch. `--backend torch`
+runs such a folder on PyTorch, `--backend onnx` refuses a folder without ONNX graphs.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .interface import MultiCorpusNerModel
+from .onnx_format import PRECISIONS
 from .predict_io import (
     INPUT_FORMATS,
     OUTPUT_FORMATS,
@@ -20,6 +25,8 @@ from .predict_io import (
     default_output_format,
     read_input,
 )
+
+BACKENDS = ("auto", "torch", "onnx")
 
 
 def add_predict_command(subparsers) -> argparse.ArgumentParser:
@@ -46,6 +53,12 @@ def add_predict_command(subparsers) -> argparse.ArgumentParser:
                    help="same span typed differently by heads of different corpora: keep one type (resolve, "
                         "default) or every prediction (keep); recorded in jsonl/BioC outputs")
     p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda:0 (default: cuda if available)")
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="auto (default): ONNX Runtime for a `biomtl export-onnx` folder, else PyTorch")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="ONNX Runtime graphs: fp32 (default) or int8 (written by export-onnx --quantize)")
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="CPU threads (torch and ONNX Runtime; default: torch's default)")
     p.add_argument("--revision", default=None, help="Hub revision of MODEL")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_predict)
@@ -59,10 +72,28 @@ def _positive_int(value: str) -> int:
     return n
 
 
+def resolve_backend(model_name_or_path: str, backend: str = "auto") -> str:
+    """"torch" or "onnx" for `--backend` (auto: onnx for a folder written by `biomtl export-onnx`)."""
+    from .onnx_format import is_onnx_folder
+
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    has_onnx = is_onnx_folder(model_name_or_path)
+    if backend == "onnx" and not has_onnx:
+        raise ValueError(f"{model_name_or_path} has no ONNX graphs (onnx/export.json); write them with "
+                         f"biomtl export-onnx {model_name_or_path} OUT")
+    return "onnx" if backend == "onnx" or (backend == "auto" and has_onnx) else "torch"
+
+
 def load_ner_pipeline(model_name_or_path: str, device: str | None = None, revision: str | None = None,
+                      backend: str = "auto", precision: str = "fp32", threads: int | None = None,
                       **pipeline_kwargs: Any):
     """Model + tokenizer (trust_remote_code=True) wrapped in the checkpoint family's NER pipeline
-    (`BiomedicalNerPipeline`, the `token-classification` task of saved checkpoints)."""
+    (`BiomedicalNerPipeline`, the `token-classification` task of saved checkpoints).
+
+    `backend`: "torch", "onnx" (ONNX Runtime graphs of a `biomtl export-onnx` folder, `precision`
+    "fp32" or "int8", CPU) or "auto" (onnx exactly when the folder has them). `threads`: intra-op
+    threads of torch and ONNX Runtime (default: torch's current setting)."""
     import torch
     from transformers import AutoModel, AutoTokenizer
 
@@ -71,6 +102,22 @@ def load_ner_pipeline(model_name_or_path: str, device: str | None = None, revisi
     local = Path(model_name_or_path)
     if (local.exists() or model_name_or_path.startswith((".", "/", "~"))) and not (local / "config.json").is_file():
         raise FileNotFoundError(f"model folder {model_name_or_path} has no config.json")
+    if threads:
+        torch.set_num_threads(threads)
+    chosen = resolve_backend(model_name_or_path, backend)
+    if chosen == "torch" and precision != "fp32":
+        raise ValueError(f"precision {precision!r} needs the ONNX Runtime backend (a folder written by "
+                         "biomtl export-onnx --quantize)")
+    if chosen == "onnx":
+        from .onnx_runtime import load_onnx_model
+
+        if device not in (None, "cpu"):
+            raise ValueError(f"the ONNX Runtime backend runs on the CPU (got --device {device})")
+        try:
+            model, tokenizer = load_onnx_model(model_name_or_path, precision=precision, threads=threads)
+        except ImportError as err:
+            raise ValueError(str(err)) from err
+        return BiomedicalNerPipeline(model=model, tokenizer=tokenizer, device=torch.device("cpu"), **pipeline_kwargs)
     kwargs = {"trust_remote_code": True}
     if revision:
         kwargs["revision"] = revision
@@ -118,7 +165,8 @@ def run_predict(args: argparse.Namespace) -> int:
     kwargs: dict[str, Any] = {"label_mode": args.label_mode, "conflicts": args.conflicts}
     if args.threshold is not None:
         kwargs["threshold"] = args.threshold
-    ner = load_ner_pipeline(args.model, device=args.device, revision=args.revision, **kwargs)
+    ner = load_ner_pipeline(args.model, device=args.device, revision=args.revision, backend=args.backend,
+                            precision=args.precision, threads=args.threads, **kwargs)
     stats = predict_file(ner, args.input, args.output, args.format, args.output_format, lines=args.lines,
                          batch_size=args.batch_size, progress=not args.no_progress,
                          settings={"conflicts": args.conflicts})
