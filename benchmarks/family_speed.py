@@ -136,16 +136,9 @@ class Entry:
 
 def bio_ids_to_spans(tag_ids: list[int]) -> list[dict]:
     """Word-level BIO tag ids (indices of `BIO_LABELS`) -> sorted spans, an orphan I- starting a span."""
-    spans: list[dict] = []
-    start, label = None, None
-    for i, tag in enumerate([BIO_LABELS[t] for t in tag_ids] + ["O"]):
-        inside = tag.startswith("I-") and start is not None and tag[2:] == label
-        if not inside and start is not None:
-            spans.append({"start": start, "end": i, "label": label})
-            start = None
-        if tag.startswith("B-") or (tag.startswith("I-") and start is None):
-            start, label = i, tag[2:]
-    return spans
+    from biomtl.modeling.tag_schemes import tags_to_spans
+
+    return [{"start": s, "end": e, "label": t} for s, e, t in tags_to_spans([BIO_LABELS[t] for t in tag_ids], "BIO")]
 
 
 def tc_predict_spans(model, tokenizer, sentences: list[list[str]], batch_size: int) -> list[list[dict]]:

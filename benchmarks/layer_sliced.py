@@ -622,7 +622,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     prof = PROFILES[profile]
-    from biomtl.modeling.modeling_layer_sliced_crf import resolve_encoder_source
+    from biomtl.modeling.encoder_loading import resolve_encoder_source
 
     encoder_path, encoder_name = resolve_encoder_source(args.encoder)
     t_start = time.perf_counter()

@@ -99,7 +99,7 @@ def score_nested(job: dict, results: dict) -> dict:
     from transformers import AutoTokenizer
 
     from biomtl.data_scripts import strip_prefix
-    from biomtl.trainer.families import get_family
+    from biomtl.modeling import get_family
 
     best = Path(job["config"]["output_dir"]) / "best"
     model = get_family("sru_ner").from_pretrained(str(best))

@@ -100,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     from safetensors.torch import load_file
     from transformers import AutoTokenizer
 
+    from biomtl.modeling import get_family
     from biomtl.trainer.config import build_config
     from biomtl.trainer.data import build_training_data
-    from biomtl.trainer.families import get_family
 
     name = f"{args.variant}_{args.corpus}_s{args.seed}"
     folder = RESULTS / "sru_learning"

@@ -61,6 +61,8 @@ BIO_LABELS = ["O"] + [f"{p}-{t}" for ts in CORPUS_TYPES.values() for t in ts for
 
 def read_iob2(path: Path, corpus: str) -> list[dict]:
     """IOB2 tsv (token<TAB>tag, blank line between sentences) -> canonical examples with spans."""
+    from biomtl.modeling.tag_schemes import tags_to_spans
+
     examples: list[dict] = []
     tokens: list[str] = []
     tags: list[str] = []
@@ -68,14 +70,7 @@ def read_iob2(path: Path, corpus: str) -> list[dict]:
     def flush():
         if not tokens:
             return
-        spans, start, label = [], None, None
-        for i, tag in enumerate(tags + ["O"]):
-            inside = tag.startswith("I-") and start is not None and tag[2:] == label
-            if not inside and start is not None:
-                spans.append({"start": start, "end": i, "label": f"{corpus}/{label}"})
-                start = None
-            if tag.startswith("B-") or (tag.startswith("I-") and start is None):
-                start, label = i, tag[2:]
+        spans = [{"start": s, "end": e, "label": f"{corpus}/{t}"} for s, e, t in tags_to_spans(tags, "BIO")]
         examples.append({"id": str(len(examples)), "corpus": corpus, "doc_id": "", "tokens": list(tokens),
                          "spans": spans})
         tokens.clear()
@@ -93,12 +88,10 @@ def read_iob2(path: Path, corpus: str) -> list[dict]:
 
 
 def bio_labels(example: dict) -> list[int]:
-    labels = [0] * len(example["tokens"])
-    for sp in example["spans"]:
-        labels[sp["start"]] = BIO_LABELS.index(f"B-{sp['label']}")
-        for i in range(sp["start"] + 1, sp["end"]):
-            labels[i] = BIO_LABELS.index(f"I-{sp['label']}")
-    return labels
+    from biomtl.modeling.tag_schemes import spans_to_tags
+
+    spans = [(sp["start"], sp["end"], sp["label"]) for sp in example["spans"]]
+    return [BIO_LABELS.index(t) for t in spans_to_tags(spans, len(example["tokens"]), "BIO")]
 
 
 # ------------------------------------------------------------------------------------------------

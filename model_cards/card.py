@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from ..modeling.data_report import COLLATE_COUNTS, PREDICT_COUNTS, UNREPRESENTED_MENTIONS
 
 TEMPLATE_PATH = Path(__file__).resolve().with_name("card_template.md")
 #: HTML comment put in every generated card (push_to_hub regenerates such cards, never a hand-written one).
@@ -33,52 +34,24 @@ _HUB_LICENSES = {"apache-2.0", "mit", "cc-by-4.0", "cc-by-3.0", "cc-by-sa-4.0", 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
-@dataclass(frozen=True)
-class Paper:
-    """A seed paper: what it contributes and its BibTeX (only the bibliographic data we have)."""
+def family_card(family: Any) -> dict[str, Any]:
+    """The family's card metadata (`card_metadata` on its model class: title and seed papers), from
+    the one family registry (biomtl.modeling); an unknown family gets none."""
+    from biomtl.modeling import FAMILIES
 
-    name: str
-    bibtex: str
+    model = FAMILIES.get(str(family))
+    return dict(model.card_metadata) if model is not None else {}
 
 
-SRU_NER = Paper("SRU-NER", (
-    "@inproceedings{ruano2025effective,\n"
-    "  title = {Effective Multi-Task Learning for Biomedical Named Entity Recognition},\n"
-    "  author = {Ruano and others},\n"
-    "  booktitle = {BioNLP 2025},\n"
-    "  year = {2025},\n"
-    "  note = {Reference implementation: https://github.com/Priberam/sru-ner}\n"
-    "}"))
-MRC_MULTITASK = Paper("unified multi-task MRC", (
-    "@misc{tong_unified_mrc,\n"
-    "  title = {Improving biomedical named entity recognition with a unified multi-task MRC framework},\n"
-    "  author = {Tong and Zhuang and Wang and Ying and Wang},\n"
-    "  note = {Code: https://github.com/zgzjdx/MT-BioNER}\n"
-    "}"))
-MULTI_GRANULARITY = Paper("multi-granularity multi-task", (
-    "@inproceedings{tong2021multitask,\n"
-    "  title = {A multi-task approach for improving biomedical named entity recognition by incorporating\n"
-    "           multi-granularity information},\n"
-    "  author = {Tong and Chen and Shi},\n"
-    "  booktitle = {Findings of ACL-IJCNLP 2021},\n"
-    "  year = {2021},\n"
-    "  note = {Code: https://github.com/zgzjdx/MT-BioNER}\n"
-    "}"))
-LAYER_SLICED = Paper("hierarchical shared transfer (layer slicing)", (
-    "@misc{chai2022hierarchical,\n"
-    "  title = {Hierarchical shared transfer learning for biomedical named entity recognition},\n"
-    "  author = {Chai and Jin and Shi and Zhan and Zhuo and Yang},\n"
-    "  year = {2022},\n"
-    "  note = {Code: https://github.com/pwldj/MTL-BioNER}\n"
-    "}"))
+def all_papers() -> list[dict[str, str]]:
+    """Every registered family's seed papers, once each, in registry order."""
+    from biomtl.modeling import FAMILIES
 
-#: model family (config.model_type) -> (display name, seed papers it implements)
-FAMILIES: dict[str, tuple[str, tuple[Paper, ...]]] = {
-    "sru_ner": ("SRU-NER (slot-based transition model with dataset-prefixed types)", (SRU_NER,)),
-    "mrc_multitask": ("multi-task MRC / multi-granularity NER", (MRC_MULTITASK, MULTI_GRANULARITY)),
-    "layer_sliced_crf": ("encoder + CRF with hierarchical (layer-sliced) sharing", (LAYER_SLICED,)),
-}
-ALL_PAPERS = (SRU_NER, MRC_MULTITASK, MULTI_GRANULARITY, LAYER_SLICED)
+    seen: dict[str, dict[str, str]] = {}
+    for model in FAMILIES.values():
+        for paper in model.card_metadata.get("papers", []):
+            seen.setdefault(paper["name"], paper)
+    return list(seen.values())
 
 
 # --------------------------------------------------------------------------------------------------
@@ -364,10 +337,12 @@ def limitations(results: Mapping[str, Any], corpora: list[dict[str, Any]]) -> li
         "training data, and are not comparable with the seed papers' results (large biomedical encoders, "
         "full corpora). Sentences longer than the encoder's maximum length are split into overlapping "
         "windows whose predictions are stitched.")
-    report = results.get("data_report") or {}
-    if report.get("unrepresentable_mentions"):
-        items.append(f"{report['unrepresentable_mentions']} training mentions could not be represented by the "
-                     "model (counted by the trainer, not learnt).")
+    collate = (results.get("data_report") or {}).get("collate") or {}
+    unrepresented = sum(int(collate.get(name) or 0) for name in UNREPRESENTED_MENTIONS)
+    if unrepresented:
+        items.append(f"{unrepresented} training mentions could not be represented by the model and were not "
+                     "learnt (" + ", ".join(f"{n.replace('_', ' ')}: {collate[n]}"
+                                            for n in UNREPRESENTED_MENTIONS if collate.get(n)) + ").")
     items.append("A research model: do not use its output for clinical decisions without expert review.")
     return items
 
@@ -378,23 +353,23 @@ def _bib_entries(text: str) -> list[str]:
 
 
 def citations(family: Any, corpora: list[dict[str, Any]]) -> dict[str, Any]:
-    method = FAMILIES.get(str(family), (None, ()))[1]
-    others = [p for p in ALL_PAPERS if p not in method]
+    method = family_card(family).get("papers", [])
+    others = [p for p in all_papers() if p not in method]
     seen: dict[str, None] = {}
     for c in corpora:
         for entry in _bib_entries(c["citation"] or ""):
             seen.setdefault(entry, None)
     return {
-        "method_papers": [p.name for p in method] or ["biomtl"],
-        "method_bibtex": "\n\n".join(p.bibtex for p in method) or "% model family not recorded",
-        "other_bibtex": "\n\n".join(p.bibtex for p in others),
+        "method_papers": [p["name"] for p in method] or ["biomtl"],
+        "method_bibtex": "\n\n".join(p["bibtex"] for p in method) or "% no seed paper: a biomtl baseline",
+        "other_bibtex": "\n\n".join(p["bibtex"] for p in others),
         "corpus_bibtex": "\n\n".join(seen),
     }
 
 
 def summary_text(results: Mapping[str, Any], corpora: list[dict[str, Any]]) -> str:
     family = results.get("model_family")
-    title = FAMILIES.get(str(family), (f"`{family}`" if family else "biomtl",))[0]
+    title = family_card(family).get("title") or (f"`{family}`" if family else "biomtl")
     cls = results.get("model_class")
     corpus_list = ", ".join(c["name"] for c in corpora) or "(no corpora recorded)"
     n_types = sum(len(c["types"]) for c in corpora)
@@ -440,8 +415,26 @@ def training_facts(results: Mapping[str, Any]) -> list[str]:
     if results.get("stopped_early") is not None:
         facts.append("Stopped early (no dev improvement within the patience)." if results["stopped_early"]
                      else "Ran all epochs (no early stop).")
-    for key, value in (results.get("data_report") or {}).items():
-        facts.append(f"Data report — {key.replace('_', ' ')}: {_cell(value)}.")
+    return facts + data_report_facts(results.get("data_report") or {})
+
+
+def data_report_facts(report: Mapping[str, Any]) -> list[str]:
+    """What the model had to change to fit the data, as the trainer counted it (once per training
+    sentence / once per test sentence; vocabulary: biomtl.modeling.data_report)."""
+    facts = []
+    for part, vocabulary, unit in (("collate", COLLATE_COUNTS, "training sentences"),
+                                   ("predict", PREDICT_COUNTS, "test sentences")):
+        for name, value in (report.get(part) or {}).items():
+            if value:
+                what = vocabulary.get(name, name.replace("_", " "))
+                facts.append(f"Data report ({unit}) — {what}: {_cell(value)}.")
+    dropped = {c: n for c, n in (report.get("dropped_mentions_by_config") or {}).items() if n}
+    if dropped:
+        facts.append("Data report — mentions of types the run's config dropped: "
+                     + ", ".join(f"{c} {_cell(n)}" for c, n in dropped.items()) + ".")
+    if report.get("test_step_cap_rate"):
+        facts.append(f"Data report — share of test sentences whose decoder reached its step cap: "
+                     f"{_cell(report['test_step_cap_rate'])}.")
     return facts
 
 

@@ -25,7 +25,8 @@ import re
 
 from transformers import AutoConfig, PretrainedConfig
 
-from .token_logits import refuse_builtin_pipeline
+from .canonical import base_type
+from .token_logits import OwnPipelineConfigMixin
 
 TASK_KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 SUBWORD_MODES = ("first", "x_label")
@@ -33,12 +34,6 @@ PHASE2_MODES = ("joint", "frozen", "independent")
 CRF_REDUCTIONS = ("mean", "sum", "token_mean")
 #: Layer-stack attribute paths by encoder model_type (spec §5); others default to "encoder.layer".
 LAYER_PATHS = {"xlnet": "layer"}
-
-
-def base_type(label: str, corpus: str) -> str:
-    """`"BC5CDR/Chemical"` -> `"Chemical"` for corpus BC5CDR; labels without that prefix unchanged."""
-    head = f"{corpus}/"
-    return label[len(head):] if label.startswith(head) else label
 
 
 def task_key(name: str, taken: set[str] | None = None) -> str:
@@ -104,7 +99,7 @@ def _tag_inventory(types: list[str], scheme: str, x_label: bool) -> list[str]:
     return tags + ["X"] if x_label else tags
 
 
-class LayerSlicedCRFConfig(PretrainedConfig):
+class LayerSlicedCRFConfig(OwnPipelineConfigMixin, PretrainedConfig):
     r"""Encoder + emission layer + linear-chain CRF with hierarchical (layer-sliced) sharing.
 
     Args:
@@ -319,13 +314,6 @@ class LayerSlicedCRFConfig(PretrainedConfig):
             raise ValueError(f"max_seq_length must be >= 8, got {self.max_seq_length}")
         if self.window_overlap < 0:
             raise ValueError(f"window_overlap must be >= 0, got {self.window_overlap}")
-
-    @classmethod
-    def from_pretrained(cls, *args, **kwargs):
-        """`PretrainedConfig.from_pretrained`, refusing transformers' built-in `pipeline("ner")`, which
-        cannot run this family's decoder (see token_logits.py)."""
-        refuse_builtin_pipeline(kwargs.get("_from_pipeline"), cls.model_type)
-        return super().from_pretrained(*args, **kwargs)
 
 
 LayerSlicedCRFConfig.register_for_auto_class()

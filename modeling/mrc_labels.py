@@ -4,14 +4,21 @@ Everything here works on word-level data: a sentence has `n` words, gold mention
 `(start, end, label)` with `end` **exclusive** (the project's canonical convention; the spec writes
 inclusive ends, `we = end - 1`). Shipped as Hub remote code: stdlib only.
 
-* `bio_to_spans` / `spans_to_bio`: BIO tags <-> spans (lenient: a stray `I-` starts a mention).
-* `flatten_spans`: the largest set of non-overlapping mentions a BIO tagger can represent.
+* `bio_to_spans` / `spans_to_bio`: BIO tags <-> spans (lenient: a stray `I-` starts a mention), the
+  repository's one BIO code (tag_schemes.py); `flatten_spans` (canonical.py): the non-overlapping
+  mentions a BIO tagger can represent.
 * `bcls_label`, `mcls_label`, `mtcls_tags`: the multi-granularity targets of [MG].
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+
+from .canonical import base_type, flatten_spans, resolve_label
+from .tag_schemes import bio_labels, spans_to_tags, tags_to_spans
+
+__all__ = ["MCLS_NUM_CLASSES", "MTCLS_TAGS", "base_type", "bcls_label", "bio_labels", "bio_to_spans", "flatten_spans",
+           "mcls_label", "mtcls_ids", "mtcls_tags", "prefixed_label", "spans_to_bio"]
 
 Span = tuple[int, int, str]
 
@@ -24,67 +31,14 @@ MTCLS_TAGS: dict[str, tuple[str, ...]] = {
 MCLS_NUM_CLASSES = 4
 
 
-def bio_labels(types: Sequence[str]) -> list[str]:
-    """The BIO tag list of a NER head: `O`, then `B-t`, `I-t` for each type in order."""
-    labels = ["O"]
-    for t in types:
-        labels += [f"B-{t}", f"I-{t}"]
-    return labels
-
-
 def bio_to_spans(tags: Sequence[str]) -> list[Span]:
-    """Decode BIO/IOB2 tags into `(start, end_exclusive, type)` spans.
-
-    Lenient like seqeval's default mode: an `I-t` after `O` or after a mention of another type
-    starts a new mention. Tags other than `O`, `B-*`, `I-*` raise ValueError.
-    """
-    spans: list[Span] = []
-    start, cur = None, None
-    for i, tag in enumerate(list(tags) + ["O"]):
-        if tag == "O":
-            kind, typ = "O", None
-        elif len(tag) > 2 and tag[1] == "-" and tag[0] in "BI":
-            kind, typ = tag[0], tag[2:]
-        else:
-            raise ValueError(f"tags[{i}]={tag!r} is not a BIO tag (O, B-<type>, I-<type>)")
-        continues = kind == "I" and cur == typ
-        if cur is not None and not continues:
-            spans.append((start, i, cur))
-            start, cur = None, None
-        if kind in "BI" and not continues:
-            start, cur = i, typ
-    return spans
+    """BIO tags -> `(start, end_exclusive, type)` spans, lenient (`tag_schemes.tags_to_spans`)."""
+    return tags_to_spans(tags, "BIO")
 
 
 def spans_to_bio(spans: Iterable[Span], n: int) -> list[str]:
-    """Encode non-overlapping spans as BIO tags of length `n` (raises on overlap / out of range)."""
-    tags = ["O"] * n
-    for s, e, t in sorted(spans):
-        if not 0 <= s < e <= n:
-            raise ValueError(f"span ({s}, {e}, {t!r}) outside a sentence of {n} words")
-        if any(tag != "O" for tag in tags[s:e]):
-            raise ValueError(f"span ({s}, {e}, {t!r}) overlaps another span; BIO cannot encode it")
-        tags[s] = f"B-{t}"
-        for i in range(s + 1, e):
-            tags[i] = f"I-{t}"
-    return tags
-
-
-def flatten_spans(spans: Iterable[Span]) -> tuple[list[Span], list[Span]]:
-    """Split spans into (kept, dropped): keep a non-overlapping set, earliest start first, longer first.
-
-    Duplicate spans are kept once (not counted as dropped). Flat corpora lose nothing.
-    """
-    kept: list[Span] = []
-    dropped: list[Span] = []
-    last_end = 0
-    for sp in sorted(set(spans), key=lambda x: (x[0], -x[1], x[2])):
-        if sp[0] >= last_end:
-            kept.append(sp)
-            last_end = sp[1]
-        else:
-            dropped.append(sp)
-    return kept, dropped
+    """Non-overlapping spans -> BIO tags of length `n` (`tag_schemes.spans_to_tags`)."""
+    return spans_to_tags(spans, n, "BIO")
 
 
 def bcls_label(spans: Sequence[Span]) -> int:
@@ -127,23 +81,9 @@ def mtcls_ids(spans: Sequence[Span], n: int, scheme: str = "4tag") -> list[int]:
 
 
 def prefixed_label(label: str, corpus: str, corpus_types: dict[str, list[str]]) -> str:
-    """The model's type name for a gold `label` of an example from `corpus`.
-
-    Accepts the prefixed form (`"BC5CDR/Chemical"`) or the bare corpus type (`"Chemical"`). Raises
-    ValueError naming the corpus and label when the corpus does not annotate that type.
-    """
+    """The model's type name for a gold `label` of an example from `corpus` (prefixed or bare;
+    `canonical.resolve_label`). Raises ValueError naming the corpus and label when the corpus is
+    unknown or does not annotate that type."""
     if corpus not in corpus_types:
         raise ValueError(f"example corpus {corpus!r} is not in the model's corpus_types {sorted(corpus_types)}")
-    allowed = corpus_types[corpus]
-    if label in allowed:
-        return label
-    candidate = f"{corpus}/{label}"
-    if candidate in allowed:
-        return candidate
-    raise ValueError(f"span label {label!r} of corpus {corpus!r} is not one of its types {allowed}")
-
-
-def base_type(prefixed: str, corpus: str) -> str:
-    """`"BC5CDR/Chemical"` -> `"Chemical"` (the corpus prefix removed when present)."""
-    head = f"{corpus}/"
-    return prefixed[len(head):] if prefixed.startswith(head) else prefixed
+    return resolve_label(label, corpus, corpus_types)

@@ -203,9 +203,8 @@ class BiomedicalNerPipeline(Pipeline):
         conflicts: str = DEFAULT_CONFLICTS,
         aggregation_strategy: str = "simple",
     ) -> list[dict[str, Any]]:
-        config = self.model.config
-        corpus_types = getattr(config, "corpus_types", None)
-        separator = getattr(config, "prefix_separator", None) or "/"
+        corpus_types = self.model.config.corpus_types
+        separator = self.model.label_separator
         entities: list[dict[str, Any]] = []
         for sentence, spans in zip(outputs["sentences"], outputs["spans"]):
             spans = resolve_conflicts(spans, corpus_types, conflicts, separator)

@@ -1,14 +1,21 @@
-"""Sub-word alignment and long-sentence windows shared by every model family.
+"""Sub-words and long sentences, shared by every model family: alignment, the sub-word budget,
+over-long words, the one training split of long sentences, and windowed prediction.
 
 Shipped with every checkpoint as Hub remote code: only torch/transformers imports here.
 
 Terminology: a *sentence* is a list of words (the corpus tokens); the tokenizer splits each
-word into sub-words. Word-level heads read the first sub-word of each word.
+word into sub-words. Word-level heads read the first sub-word of each word. The *budget* is the
+number of sub-words left for the words of one sequence once the special tokens (and, for a pair,
+the query) are counted.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -93,6 +100,132 @@ def encode_words(tokenizer, sentences: list[list[str]], max_length: int | None =
     return WordEncoding(inputs, first, last, mask, num_words)
 
 
+def sequence_limit(tokenizer, configured: int, encoder_config=None) -> int:
+    """Sub-words one sequence may hold, special tokens included: the smallest of the configured
+    limit, the tokenizer's `model_max_length` (when set) and the encoder's position table."""
+    limit = int(configured)
+    tok_max = getattr(tokenizer, "model_max_length", None)
+    if tok_max and tok_max < 100_000:
+        limit = min(limit, int(tok_max))
+    positions = getattr(encoder_config, "max_position_embeddings", None)
+    if isinstance(positions, int) and positions > 0:
+        limit = min(limit, positions)
+    return limit
+
+
+def word_budget(tokenizer, limit: int, pair: bool = False, reserved: int = 0) -> int:
+    """Sub-words left for the words of one sequence of `limit` sub-words: minus the tokenizer's own
+    special tokens (`num_special_tokens_to_add`: 2 for a BERT sentence, 3 for a BERT pair, 4 for a
+    RoBERTa pair) and `reserved` (e.g. a query's sub-words). ValueError when nothing is left."""
+    specials = tokenizer.num_special_tokens_to_add(pair=pair)
+    budget = int(limit) - specials - int(reserved)
+    if budget < 1:
+        raise ValueError(f"a sequence of {limit} sub-words leaves no room for words after {specials} special "
+                         f"tokens" + (f" and {reserved} reserved sub-words" if reserved else ""))
+    return budget
+
+
+def fit_words(tokenizer, words: list[str], counts: list[int], budget: int) -> tuple[list[str], list[int], int]:
+    """Words with more sub-words than the whole `budget` become the unknown token.
+
+    Returns `(words, sub-word counts, number of words replaced)`; the input lists are not changed.
+    """
+    over = [i for i, c in enumerate(counts) if c > budget]
+    if not over:
+        return list(words), list(counts), 0
+    unk = tokenizer.unk_token or "[UNK]"
+    fixed = [unk if c > budget else w for w, c in zip(words, counts)]
+    return fixed, subword_counts(tokenizer, fixed), len(over)
+
+
+def split_for_training(counts: Sequence[int], spans: Sequence[tuple], budget: int
+                       ) -> tuple[list[tuple[int, int]], list[list[tuple]], list[tuple]]:
+    """Cut a sentence at word boundaries into chunks of at most `budget` sub-words (every family's
+    one training split).
+
+    A boundary inside a gold mention is never chosen while another boundary fits; only when a block
+    of mutually overlapping mentions is itself longer than the budget is it cut (greedily, as late
+    as fits). A mention crossing such a cut is dropped from training, never clipped into fake
+    mentions: it is returned in `lost` for the caller to count.
+
+    Args:
+        counts: sub-words per word; each must be `<= budget` (replace longer words first, `fit_words`).
+        spans: `(start, end, *rest)` word spans, end exclusive (`rest`: the type, kept as is).
+        budget: sub-words allowed per chunk.
+
+    Returns:
+        `(chunks, chunk_spans, lost)`: word ranges `(start, end)` covering the sentence in order,
+        the spans of each chunk re-indexed to the chunk, and the spans lost to a forced cut.
+    """
+    n = len(counts)
+    if any(c > budget for c in counts):
+        raise ValueError(f"a word has more than budget={budget} sub-words; replace it before splitting")
+    if sum(counts) <= budget:
+        return [(0, n)], [sorted(spans)], []
+    blocked = [False] * (n + 1)  # blocked[i]: cutting before word i would cut a mention
+    for span in spans:
+        for i in range(span[0] + 1, span[1]):
+            blocked[i] = True
+    chunks: list[tuple[int, int]] = []
+    start = 0
+    while start < n:
+        used, end, last_free = 0, start, None
+        while end < n and used + counts[end] <= budget:
+            used += counts[end]
+            end += 1
+            if end == n or not blocked[end]:
+                last_free = end
+        if end == n:
+            chunks.append((start, n))
+            break
+        cut = last_free if last_free is not None else end
+        chunks.append((start, cut))
+        start = cut
+    chunk_spans: list[list[tuple]] = [[] for _ in chunks]
+    lost: list[tuple] = []
+    for span in sorted(spans):
+        for k, (cs, ce) in enumerate(chunks):
+            if cs <= span[0] and span[1] <= ce:
+                chunk_spans[k].append((span[0] - cs, span[1] - cs, *span[2:]))
+                break
+        else:
+            lost.append(span)
+    return chunks, chunk_spans, lost
+
+
+def sequence_budget(tokenizer, configured: int, encoder_config=None) -> tuple[int, int]:
+    """`(sub-words per sequence, sub-words left for the words of one sentence)`: `sequence_limit`,
+    then `word_budget` of a single sequence."""
+    limit = sequence_limit(tokenizer, configured, encoder_config)
+    return limit, word_budget(tokenizer, limit)
+
+
+class TrainingSplit(NamedTuple):
+    """A training sentence fitted to the budget (`fit_and_split`)."""
+
+    words: list[str]  # over-long words replaced by the unknown token
+    counts: list[int]  # their sub-words
+    chunks: list[tuple[int, int]]  # word ranges of the pieces, in order
+    chunk_spans: list[list[tuple]]  # each piece's spans, re-indexed to the piece
+    lost: list[tuple]  # spans a forced cut dropped
+    replaced: int  # over-long words replaced
+
+    def pieces(self) -> list[tuple[list[str], list[tuple]]]:
+        """`(words, spans)` of every piece."""
+        return [(self.words[s:e], spans) for (s, e), spans in zip(self.chunks, self.chunk_spans)]
+
+    def sizes(self) -> list[int]:
+        """Sub-words of every piece."""
+        return [sum(self.counts[s:e]) for s, e in self.chunks]
+
+
+def fit_and_split(tokenizer, words: list[str], spans: Sequence[tuple], budget: int) -> TrainingSplit:
+    """`fit_words` then `split_for_training`: a training sentence as pieces of at most `budget` sub-words."""
+    words, counts, replaced = fit_words(tokenizer, list(words), subword_counts(tokenizer, list(words)), budget)
+    chunks, chunk_spans, lost = split_for_training(counts, spans, budget)
+    return TrainingSplit(words, counts, chunks, chunk_spans, lost, replaced)
+
+
 def _model_max_length(tokenizer) -> int:
     n = getattr(tokenizer, "model_max_length", None)
     return int(n) if n and n < 100_000 else 512
@@ -158,3 +291,62 @@ def stitch_window_spans(windows: list[tuple[int, int]], window_spans: list[list[
             if key not in best or item.get("score", 0.0) > best[key].get("score", 0.0):
                 best[key] = item
     return sorted(best.values(), key=lambda d: (d["start"], -d["end"], d["label"]))
+
+
+def predict_in_windows(
+    sentences: Sequence[Sequence[str]],
+    tokenizer,
+    budget: int,
+    overlap: int,
+    batch_size: int,
+    predict_batch: Callable[[list[list[str]], list[int]], list[list[dict]]],
+    stats: Counter | None = None,
+) -> list[list[dict]]:
+    """Every family's prediction loop over sentences of any length.
+
+    Over-long words become the unknown token (`fit_words`, counted in `stats["overlong_words"]`); a
+    sentence longer than `budget` sub-words is covered by windows of `overlap` words of shared
+    context (`plan_windows`, counted once in `stats["windowed_sentences"]`); every window of every
+    sentence is length-sorted into batches of `batch_size`, `predict_batch(words, sentence_ids)`
+    returns window-relative span dicts per window, and each sentence's windows are stitched
+    (`stitch_window_spans`). Returns one sorted span list per sentence, in input order (`[]` for an
+    empty sentence).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    for i, words in enumerate(sentences):
+        if isinstance(words, (str, bytes)) or not isinstance(words, (list, tuple)) or \
+                not all(isinstance(w, str) for w in words):
+            raise ValueError(f"sentences[{i}] must be a list of word strings")
+    stats = stats if stats is not None else Counter()
+    units: list[tuple[int, list[str], int]] = []  # (sentence, window words, sub-words)
+    windows_of: dict[int, list[tuple[int, int]]] = {}
+    replaced = 0
+    for i, words in enumerate(sentences):
+        if not words:
+            continue
+        words, counts, n_over = fit_words(tokenizer, list(words), subword_counts(tokenizer, list(words)), budget)
+        replaced += n_over
+        windows = plan_windows(counts, budget, overlap) if sum(counts) > budget else [(0, len(words))]
+        if len(windows) > 1:
+            stats["windowed_sentences"] += 1
+        windows_of[i] = windows
+        units.extend((i, words[s:e], sum(counts[s:e])) for s, e in windows)
+    if replaced:
+        stats["overlong_words"] += replaced
+        warnings.warn(f"{replaced} word(s) longer than the {budget}-sub-word budget were encoded as the unknown "
+                      "token", stacklevel=3)
+    order = sorted(range(len(units)), key=lambda u: units[u][2])
+    found: list[list[dict]] = [[] for _ in units]
+    for lo in range(0, len(order), batch_size):
+        idx = order[lo:lo + batch_size]
+        for u, spans in zip(idx, predict_batch([units[u][1] for u in idx], [units[u][0] for u in idx])):
+            found[u] = spans
+    results: list[list[dict]] = [[] for _ in sentences]
+    k = 0
+    for i in range(len(sentences)):
+        if i in windows_of:
+            n = len(windows_of[i])
+            results[i] = stitch_window_spans(windows_of[i], found[k:k + n])
+            k += n
+    return results

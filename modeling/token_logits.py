@@ -43,6 +43,18 @@ def refuse_builtin_pipeline(from_pipeline: str | None, family: str) -> None:
             f"cannot run this {family} model's decoder (it would argmax per-token logits); {OWN_PIPELINE_HINT}")
 
 
+class OwnPipelineConfigMixin:
+    """For a family's configuration class: `from_pretrained` refuses transformers' built-in
+    `pipeline("ner")` (see `refuse_builtin_pipeline`)."""
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """`PretrainedConfig.from_pretrained`, refusing transformers' built-in `pipeline("ner")`, which
+        cannot run this family's decoder."""
+        refuse_builtin_pipeline(kwargs.get("_from_pipeline"), cls.model_type)
+        return super().from_pretrained(*args, **kwargs)
+
+
 def no_token_logits_message(class_name: str, family: str, supported: dict[str, str]) -> str:
     """Why a family cannot be loaded as AutoModelForTokenClassification, naming what works."""
     listed = ", ".join(f"{auto} -> {cls}" for auto, cls in supported.items())

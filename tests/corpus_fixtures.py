@@ -12,10 +12,10 @@ CHEMICALS = ["aspirin", "ibuprofen", "cisplatin"]
 FILLER = "the patient had severe acute signs and after long intake of daily doses were seen".split()
 
 
-def _sentence(rng: random.Random, types: list[str]) -> tuple[list[str], list[dict]]:
+def _sentence(rng: random.Random, types: list[str], pieces: int | None = None) -> tuple[list[str], list[dict]]:
     toks: list[str] = []
     spans: list[dict] = []
-    for _ in range(rng.randint(3, 8)):
+    for _ in range(pieces or rng.randint(3, 8)):
         roll = rng.random()
         if roll < 0.2:
             words, label = rng.choice(DISEASES).split(), "Disease"
@@ -29,12 +29,14 @@ def _sentence(rng: random.Random, types: list[str]) -> tuple[list[str], list[dic
     return toks, spans
 
 
-def write_fake_corpora(root: Path, sizes=(24, 8, 8), seed: int = 0) -> Path:
-    """NCBI-disease-IOB (Disease) and BC5CDR-IOB (Chemical + Disease) folders under `root`."""
+def write_fake_corpora(root: Path, sizes=(24, 8, 8), seed: int = 0, long_every: int | None = None) -> Path:
+    """NCBI-disease-IOB (Disease) and BC5CDR-IOB (Chemical + Disease) folders under `root`; with
+    `long_every`, every such sentence has 40-60 pieces (for budgets, splits and windows)."""
     rng = random.Random(seed)
     for folder, types in [("NCBI-disease-IOB", ["Disease"]), ("BC5CDR-IOB", ["Chemical", "Disease"])]:
         (root / folder).mkdir(parents=True, exist_ok=True)
         for fname, n in zip(("train.tsv", "devel.tsv", "test.tsv"), sizes):
-            rows = [make_example(f"x{j}", "X", "", *_sentence(rng, types)) for j in range(n)]
+            rows = [make_example(f"x{j}", "X", "", *_sentence(
+                rng, types, rng.randint(40, 60) if long_every and j % long_every == 1 else None)) for j in range(n)]
             write_iob2(root / folder / fname, rows)
     return root

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from biomtl.modeling.crf import LinearChainCRF, compact
-from biomtl.modeling.lscrf_tags import (
+from biomtl.modeling.tag_schemes import (
     allowed_transitions,
     bio_to_iobes,
     iobes_to_bio,

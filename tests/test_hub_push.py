@@ -185,3 +185,34 @@ def test_pushed_model_loads_from_hub_stub_in_fresh_environment(tmp_path, trained
     assert out["hub"]["spans"] == out["local"]["spans"]
     assert out["hub"]["entities"] == out["local"]["entities"]
     assert any(out["hub"]["entities"][0]), "the overfitted model should find the example's mentions"
+
+
+def test_pushed_token_classification_model_loads_from_hub_stub_in_fresh_environment(tmp_path, tiny_encoder_dir):
+    """The token-classification family pushes and loads from the Hub like the others (its code, the
+    shared helper modules, the pipeline and a generated card travel with it)."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from biomtl.modeling import TokenClassificationForNER
+    from biomtl.trainer.export import save_hub_folder
+
+    torch.manual_seed(0)
+    model = TokenClassificationForNER.from_encoder(str(tiny_encoder_dir), make_results()["corpus_types"])
+    model_dir = save_hub_folder(model, AutoTokenizer.from_pretrained(tiny_encoder_dir), tmp_path / "tc")
+    results = dict(make_results(), model_family="token_classification", model_class="TokenClassificationForNER")
+    (model_dir / "all_results.json").write_text(json.dumps(results))
+    with HubStub(lifetime_s=400) as hub:
+        biomtl_push(hub, tmp_path, str(model_dir), "org/repo")
+        pushed = hub.files("org/repo")
+        for name in ("modeling_token_classification.py", "configuration_token_classification.py", "bio_head.py",
+                     "subwords.py", "tag_schemes.py", "family_base.py", "pipeline_ner.py", "README.md"):
+            assert name in pushed, f"{name} was not pushed"
+        assert "token classification" in pushed["README.md"].decode().lower()
+        script = f"LOCAL = {str(model_dir)!r}\nTEXTS = {TEXTS!r}\nSENTENCES = {SENTENCES!r}\n" + LOAD_BOTH
+        proc = run_without_biomtl(script, tmp_path / "fresh", extra_env={
+            "HF_HUB_OFFLINE": "0", "HF_ENDPOINT": hub.endpoint, "HF_TOKEN": "hf_dummy_token_for_the_stub",
+            "OMP_NUM_THREADS": "1"})
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["hub"]["module"].startswith("transformers_modules.org.repo")
+    assert out["hub"]["spans"] == out["local"]["spans"] and any(out["hub"]["spans"])
+    assert out["hub"]["entities"] == out["local"]["entities"]

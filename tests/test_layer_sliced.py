@@ -10,15 +10,14 @@ import re
 
 import pytest
 import torch
-from hypothesis import given
-from hypothesis import strategies as st
 from transformers import AutoModel, AutoTokenizer, BertModel
 
 from biomtl.modeling import LayerSlicedXLNetCRF
 from biomtl.modeling.configuration_layer_sliced_crf import LayerSlicedCRFConfig
 from biomtl.modeling.lscrf_recipe import TrainingRecipe, train_run
-from biomtl.modeling.lscrf_tags import tags_to_spans
-from biomtl.modeling.modeling_layer_sliced_crf import pack_rows, training_chunks
+from biomtl.modeling.modeling_layer_sliced_crf import pack_rows
+from biomtl.modeling.subwords import subword_counts
+from biomtl.modeling.tag_schemes import tags_to_spans
 from tests.fresh_env import run_without_biomtl
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -339,31 +338,23 @@ def test_pack_sentences_joins_consecutive_sentences_of_a_task(tiny_encoder_dir):
     assert torch.isfinite(model(**batch).loss)
 
 
-@st.composite
-def _sentence(draw):
-    counts = draw(st.lists(st.integers(1, 7), min_size=1, max_size=40))
-    spans, pos = [], 0
-    while pos < len(counts):
-        pos += draw(st.integers(0, 3))
-        end = min(len(counts), pos + draw(st.integers(1, 5)))
-        if pos < end:
-            spans.append((pos, end, "T"))
-        pos = end
-    return counts, spans, draw(st.integers(1, 12))
-
-
-@given(_sentence())
-def test_training_chunks_cover_fit_and_cut_only_oversized_mentions(case):
-    counts, spans, budget = case
-    chunks, cut = training_chunks(counts, spans, budget)
-    assert [i for s, e in chunks for i in range(s, e)] == list(range(len(counts)))
-    cost = [c if c <= budget else 1 for c in counts]  # an over-long word becomes UNK
-    assert all(sum(cost[s:e]) <= budget for s, e in chunks)
-    inside_cuts = sum(1 for s, e in chunks[:-1] for a, b, _ in spans if a < e < b)
-    assert inside_cuts == cut
-    for a, b, _ in spans:
-        if any(a < e < b for _, e in chunks[:-1]):  # a mention is only ever cut when it cannot fit
-            assert sum(cost[a:b]) > budget
+def test_a_mention_longer_than_the_budget_is_dropped_once_never_clipped_into_fake_mentions(tiny_encoder_dir):
+    """Issue 15 defect: the split used to clip such a mention into a piece per chunk (fake mentions)
+    and to count cuts, not mentions."""
+    model = LayerSlicedXLNetCRF.from_encoder(str(tiny_encoder_dir), CORPUS_TYPES, max_seq_length=8)
+    tok = AutoTokenizer.from_pretrained(tiny_encoder_dir)
+    words = "the patient had severe acute renal failure after daily long intake and then was seen".split()
+    assert subword_counts(tok, words) == [1] * 15
+    spans = [{"start": 0, "end": 1, "label": "Chemical"}, {"start": 2, "end": 15, "label": "Disease"}]
+    batch = model.collate([{"id": "x", "corpus": "BC5CDR", "tokens": words, "spans": spans}], tok)
+    assert batch["input_ids"].shape[0] == 4  # budget 6: [0, 2) [2, 8) [8, 14) [14, 15), two cuts in the mention
+    labels = model.config.task_labels["BC5CDR"]
+    found = []
+    for row in range(batch["tags"].shape[0]):
+        n = int(batch["word_mask"][row].sum())
+        found += tags_to_spans([labels[t] for t in batch["tags"][row, :n].tolist()], "IOBES")
+    assert found == [(0, 1, "Chemical")]  # the long disease is not trained on at all
+    assert model.collate_stats["mentions_cut"] == 1 and model.collate_stats["sentences_split"] == 1
 
 
 def test_pack_rows_respects_budget_and_task():
@@ -391,7 +382,7 @@ def test_bad_examples_give_clear_errors(tiny_encoder_dir):
     with pytest.raises(ValueError, match="unknown corpus"):
         model.predict_spans([["a"]], tok, corpus="BC2GM")
     empty = model.collate([{"corpus": "BC5CDR", "tokens": [], "spans": []}], tok)
-    assert model.collate_stats["empty_sentences_skipped"] == 1
+    assert model.collate_stats["empty_sentences"] == 1
     assert model(**empty).loss.item() == 0.0
 
 

@@ -61,7 +61,10 @@ def make_results() -> dict:
         "test": _report_pair(99),
         "framework_versions": {"biomtl": "0.1.0", "transformers": "5.23.0", "torch": "2.13.0"},
         "train_runtime_s": 42.0,
-        "data_report": {"repairs": 1, "split_sentences": 3, "unrepresentable_mentions": 2},
+        # as the trainer writes it (trainer/loop.py), in the vocabulary of biomtl.modeling.data_report
+        "data_report": {"collate": {"sentences_split": 3, "mentions_cut": 2, "overlapping_mentions_dropped": 1},
+                        "predict": {"windowed_sentences": 4}, "test_sentences": 99,
+                        "dropped_mentions_by_config": {"NCBI-disease": 0, "BC5CDR": 0}},
     }
 
 
@@ -183,6 +186,19 @@ def test_types_limitations_citations_and_snippet_reference(tmp_path):
         assert citation.count("{" + key + ",") == 1
     snippet = re.search(r"```python\n(.*?)```", text, re.DOTALL)[1]
     assert snippet.count('"org/biomtl-test"') == 3 and "trust_remote_code=True" in snippet
+
+
+def test_card_shows_the_trainers_data_report(tmp_path):
+    """Issue 15 defect: the card read a data-report key nothing writes (`unrepresentable_mentions`) and
+    printed raw counter names; it now reads what the trainer writes, with the vocabulary's meanings."""
+    generate_model_card(tmp_path, results=make_results())
+    text = (tmp_path / "README.md").read_text()
+    limitations = text.split("## Limitations")[1]
+    assert "3 training mentions could not be represented by the model" in limitations
+    assert "mentions cut: 2" in limitations and "overlapping mentions dropped: 1" in limitations
+    assert ("Data report (training sentences) — training sentences longer than the sub-word budget, split at "
+            "word boundaries: 3.") in text
+    assert "Data report (test sentences) — sentences longer than the sub-word budget, predicted over " in text
 
 
 def test_card_never_shows_local_paths(tmp_path):

@@ -10,7 +10,7 @@ import torch
 from transformers import AutoModel
 
 from biomtl.modeling import MrcMultiTaskConfig, MrcMultiTaskForNER
-from biomtl.modeling.modeling_mrc_multitask import pool_sentence, split_into_chunks
+from biomtl.modeling.modeling_mrc_multitask import pool_sentence
 
 CT = {"NCBI": ["NCBI/Disease"], "CDR": ["CDR/Chemical", "CDR/Disease"]}
 
@@ -69,7 +69,7 @@ def test_config_and_encoder_copy(tiny_encoder_dir):
     assert cfg.entity_types == ["NCBI/Disease", "CDR/Chemical", "CDR/Disease"]
     assert cfg.id2label[1] == "B-NCBI/Disease" and len(cfg.id2label) == 7
     assert set(cfg.mrc_queries) == set(cfg.entity_types)
-    assert cfg.encoder_config._name_or_path == str(tiny_encoder_dir)
+    assert cfg.encoder_config._name_or_path == tiny_encoder_dir.name  # a folder name, never a local path
     ref = AutoModel.from_pretrained(tiny_encoder_dir)
     for k, v in ref.state_dict().items():
         if not k.startswith("pooler."):
@@ -130,15 +130,11 @@ def test_long_sentences_are_split_without_cutting_mentions(tiny_encoder_dir, tok
     e = ex("NCBI", " ".join(words), spans)
     model.collate_stats.clear()
     b = model.collate([e], tok)
-    assert model.collate_stats["split_sentences"] == 1 and model.collate_stats["cut_mentions"] == 0
+    assert model.collate_stats["sentences_split"] == 1 and model.collate_stats["mentions_cut"] == 0
     assert b["input_ids"].shape[0] > 1 and b["input_ids"].shape[1] <= 64
     assert b["mrc_input_ids"].shape[1] <= 64
     # every mention is still labelled exactly once
     assert int((b["labels"] == 1).sum()) == len(spans) == int(b["mrc_start_labels"].sum())
-    chunks, cut = split_into_chunks([1] * 10, [(3, 8)], 5)
-    assert chunks == [(0, 3), (3, 8), (8, 10)] and cut == 0
-    chunks, cut = split_into_chunks([1] * 10, [(1, 9)], 5)
-    assert cut == 1 and chunks[0] == (0, 5)
 
 
 def test_other_corpora_labels_get_exactly_zero_gradient(tiny_encoder_dir, tok):

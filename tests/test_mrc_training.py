@@ -84,7 +84,7 @@ def test_training_and_prediction_see_the_same_ner_context(tiny_encoder_dir, tok)
                                                          "label": "Disease"}]
     batch = model.collate([{"corpus": "NCBI-disease", "tokens": words, "spans": spans}], tok)
     # the NER input is the whole sentence, exactly as predict_spans encodes it
-    assert model.collate_stats["split_sentences"] == 0 and batch["input_ids"].shape[0] == 1
+    assert model.collate_stats["sentences_split"] == 0 and batch["input_ids"].shape[0] == 1
     seen = []
     model._encode = lambda ids, mask, tt: seen.append(ids.clone()) or torch.zeros(*ids.shape, 32)  # noqa: ARG005
     model.ner_head = torch.nn.Linear(32, len(model.config.ner_labels))
@@ -95,7 +95,7 @@ def test_training_and_prediction_see_the_same_ner_context(tiny_encoder_dir, tok)
     assert labelled == len(words)
     # the MRC inputs are cut to fit beside the query; both mentions stay whole (cut between them)
     assert batch["mrc_input_ids"].shape[0] >= 2 and batch["mrc_input_ids"].shape[1] <= 64
-    assert model.collate_stats["mrc_cut_mentions"] == 0
+    assert model.collate_stats["mrc_mentions_dropped"] == 0
     assert int(batch["mrc_start_labels"].sum()) == 2
 
 

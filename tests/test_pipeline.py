@@ -32,6 +32,8 @@ class FakeNerModel(PreTrainedModel):
     a capitalised word also gets "B/Disease" so that merged mode has duplicates to resolve."""
 
     config_class = FakeNerConfig
+    #: the part of the family contract the pipeline reads besides `predict_spans` and `config.corpus_types`
+    label_separator = "/"
 
     def __init__(self, config):
         super().__init__(config)

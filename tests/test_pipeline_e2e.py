@@ -39,6 +39,10 @@ def _family(name: str):
         from biomtl.modeling import LayerSlicedXLNetCRF
 
         return LayerSlicedXLNetCRF
+    if name == "tc":
+        from biomtl.modeling import TokenClassificationForNER
+
+        return TokenClassificationForNER
     from biomtl.modeling import SruNerForTokenActions
 
     return SruNerForTokenActions
@@ -65,7 +69,7 @@ def _words_document(n_words: int, seed: int, sentence_every: int | None = None) 
     return " ".join(words)
 
 
-@pytest.mark.parametrize("family", ["sru", "mrc"])
+@pytest.mark.parametrize("family", ["sru", "mrc", "tc"])
 def test_hub_folder_loads_without_biomtl_and_gives_the_same_entities(family, tiny_encoder_dir, tokenizer,
                                                                     tmp_path):
     torch.manual_seed(0)
@@ -82,7 +86,7 @@ def test_hub_folder_loads_without_biomtl_and_gives_the_same_entities(family, tin
 
     texts = [TEXT, "BRCA1 and APC.", ""]
     expected = BiomedicalNerPipeline(model=model, tokenizer=tokenizer)(texts, batch_size=2)
-    if family == "mrc":
+    if family in ("mrc", "tc"):
         assert sum(map(len, expected)) > 5  # the comparison below is not vacuous
     code = f"""
         import json, sys
@@ -282,7 +286,7 @@ def test_token_classification_task_for_every_family_without_biomtl(tiny_encoder_
     A checkpoint saved before the rename (custom pipeline `biomedical-ner`) still loads by that name."""
     folders, expected = {}, {}
     texts = [TEXT, "Aspirin and cancer."]
-    for family in ("sru", "mrc", "crf"):
+    for family in ("sru", "mrc", "crf", "tc"):
         torch.manual_seed(0)
         model = _family(family).from_encoder(str(tiny_encoder_dir), corpus_types=CORPUS_TYPES).eval()
         folders[family] = str(save_hub_folder(model, tokenizer, tmp_path / family))
@@ -308,7 +312,7 @@ def test_token_classification_task_for_every_family_without_biomtl(tiny_encoder_
         assert "aggregation_strategy must be one of ('none', 'simple', 'first', 'average', 'max')" in r["bad_agg"]
         assert r["ner"].startswith("ValueError: pipeline('ner') builds transformers' built-in")
         assert "pipeline('token-classification', model=..., trust_remote_code=True)" in r["ner"]
-    for family in ("mrc", "crf"):
+    for family in ("mrc", "crf", "tc"):
         assert result[family]["token_model_error"] is None
         (batch, length, labels), ids_shape, n_labels, _ = result[family]["logits"]
         assert [batch, length] == ids_shape and labels == n_labels == 7  # O + B/I of 3 prefixed types

@@ -62,8 +62,8 @@ def test_merge_examples_round_trip_and_separator_words(tok, tiny_encoder_dir):
     back = unmerge_spans(m["merged_from"], m["spans"] + [{"start": 3, "end": 6, "label": "C/Gene"}])
     assert back == {"a": exs[0]["spans"], "b": exs[1]["spans"]}  # the cross-sentence span is dropped
     model = SruNerForTokenActions.from_encoder(str(tiny_encoder_dir), {"C": ["C/Gene"]}, sentence_merging=True)
-    assert [x["id"] for x in model.merge_examples(exs, tok)] == ["a+b", "c"]
-    batch = model.collate(model.merge_examples(exs, tok), tok)
+    assert [x["id"] for x in model.prepare_examples(exs, tok)] == ["a+b", "c"]
+    batch = model.collate(model.prepare_examples(exs, tok), tok)
     assert batch["slot_mask"][0].sum() == 7 + 2  # the separator has its own slot (and a gold SH)
     model.config.sentence_merging = False
-    assert model.merge_examples(exs, tok) == exs
+    assert model.prepare_examples(exs, tok) == exs

@@ -13,7 +13,7 @@ from torch import nn
 
 from biomtl.modeling.modeling_sru_ner import SruNerForTokenActions
 from biomtl.modeling.sru_actions import EOA, SH, oracle_rows, reduce_action, transition_action
-from biomtl.modeling.sru_inputs import split_for_training
+from biomtl.modeling.subwords import split_for_training
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -326,7 +326,7 @@ def test_same_type_crossing_mentions_are_counted(tiny_encoder_dir, tok):
     ex = example(0, "BC5CDR", "a b c d", [(0, 2, "Chemical"), (1, 3, "Chemical"), (1, 3, "Disease")])
     with pytest.warns(UserWarning, match="cross"):
         batch = model.collate([ex], tok)
-    assert model.collate_stats["mentions_dropped_same_type_crossing"] == 1
+    assert model.collate_stats["crossing_mentions_dropped"] == 1
     assert batch["gold_rows"][0].sum() == 4 + 4 + 1  # 2 mentions (TR+RE) + 4 SH + EOA
 
 
@@ -371,7 +371,7 @@ def test_long_sentence_split_in_collate_and_windowed_in_predict(tiny_encoder_dir
     assert model.collate_stats["sentences_split"] == 1
     assert batch["input_ids"].shape[0] > 1 and batch["input_ids"].shape[1] <= 128
     kept = sum(int(r[:, 2::2].sum()) for r in batch["gold_rows"])  # TR count over chunks
-    assert kept == len(spans) and model.collate_stats["mentions_dropped_forced_cut"] == 0
+    assert kept == len(spans) and model.collate_stats["mentions_cut"] == 0
     out = model(**batch)
     assert torch.isfinite(out.loss)
     pred = model.predict_spans([words, words[:5]], tok)

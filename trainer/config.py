@@ -59,7 +59,7 @@ class CorpusConfig:
 
 @dataclass
 class ModelConfig:
-    """Model family (`sru_ner`, `mrc_multitask`, `layer_sliced_crf`), encoder name/path, and any
+    """Model family (`sru_ner`, `mrc_multitask`, `layer_sliced_crf`, `token_classification`), encoder name/path, and any
     family config field in `overrides` (passed to `from_encoder`)."""
 
     family: str = "sru_ner"
@@ -253,7 +253,7 @@ def _names_to_mappings(data: dict) -> None:
 
 def family_recipe(family: str, recipe: str) -> dict[str, Any]:
     """The named training recipe of a model family (plain data in the shape of a config)."""
-    from .families import get_family
+    from ..modeling import get_family
 
     recipes = get_family(family).training_recipes
     if recipe not in recipes:

@@ -11,12 +11,13 @@ See ../shared/design/hf-notes.md §1 (auto_map, copied files), §3 (tokenizer) a
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from biomtl.modeling.pipeline_ner import TASK, BiomedicalNerPipeline
+
+from .interface import MultiCorpusNerModel
 
 #: used when neither the tokenizer nor the encoder config gives a usable limit
 FALLBACK_MAX_LENGTH = 512
@@ -34,14 +35,13 @@ def auto_map_for(model: PreTrainedModel) -> dict[str, str]:
     "AutoModelForTokenClassification": ...}` for a model instance.
 
     The module part is the file name the class is defined in (copied flat into the folder). The
-    token-classification class is the model class itself unless the family names another one in
-    `token_classification_class` (SRU-NER: a placeholder that explains why it cannot be loaded).
+    token-classification class is the family's `token_classification_class` (the model class itself,
+    or for SRU-NER a placeholder that explains why it cannot be loaded).
     """
-    model_cls, config_cls = type(model), type(model.config)
     return {
-        "AutoConfig": _class_ref(config_cls),
-        "AutoModel": _class_ref(model_cls),
-        "AutoModelForTokenClassification": _class_ref(getattr(model_cls, "token_classification_class", model_cls)),
+        "AutoConfig": _class_ref(type(model.config)),
+        "AutoModel": _class_ref(type(model)),
+        "AutoModelForTokenClassification": _class_ref(model.token_classification_class),
     }
 
 
@@ -50,8 +50,7 @@ def model_max_length(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase)
     current = getattr(tokenizer, "model_max_length", None)
     if current and current < 100_000:
         return int(current)
-    enc = getattr(model.config, "encoder_config", None)
-    limit = getattr(enc, "max_position_embeddings", None) or getattr(model.config, "max_position_embeddings", None)
+    limit = getattr(model.config.encoder_config, "max_position_embeddings", None)  # not every encoder has one
     return int(limit) if limit and limit < 100_000 else FALLBACK_MAX_LENGTH
 
 
@@ -65,11 +64,12 @@ def save_hub_folder(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, 
     `text_split.py`. Other files already in `out_dir` (e.g. a README.md model card) are left alone.
     Sets `tokenizer.model_max_length` (when unset) and `model.config.auto_map` in place.
 
-    Raises ValueError when the model does not implement the family contract's `predict_spans`.
+    Raises ValueError when the model does not implement the family contract (trainer/interface.py).
     Returns the folder path.
     """
-    if not callable(getattr(model, "predict_spans", None)):
-        raise ValueError(f"{type(model).__name__} has no predict_spans(); it is not a biomtl model family")
+    if not isinstance(model, MultiCorpusNerModel):
+        raise ValueError(f"{type(model).__name__} does not implement the biomtl family contract "
+                         "(trainer/interface.py); it is not a biomtl model family")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer.model_max_length = model_max_length(model, tokenizer)
@@ -84,7 +84,7 @@ def save_hub_folder(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, 
 
 def check_config_round_trip(model: PreTrainedModel, folder: str | Path) -> None:
     """Raise ValueError when the saved config.json does not load back into the same configuration
-    (values); warn when the corpus order changes (`config.json`'s keys are sorted)."""
+    (values, and the corpus order, which decides label ids although `config.json`'s keys are sorted)."""
     cls = type(model.config)
     try:
         reloaded = cls.from_pretrained(str(folder))
@@ -95,11 +95,10 @@ def check_config_round_trip(model: PreTrainedModel, folder: str | Path) -> None:
     changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
     if changed:
         raise ValueError(f"{folder}/config.json reloads with different values for: {', '.join(changed)}")
-    order_before = list(getattr(model.config, "corpus_types", None) or {})
-    order_after = list(getattr(reloaded, "corpus_types", None) or {})
-    if order_before != order_after:  # harmless when the family stores its label list (MRC does)
-        warnings.warn(f"{folder}/config.json reloads with corpus order {order_after}, not {order_before} "
-                      "(config.json keys are sorted)", stacklevel=2)
+    order_before, order_after = list(model.config.corpus_types), list(reloaded.corpus_types)
+    if order_before != order_after:
+        raise ValueError(f"{folder}/config.json reloads with corpus order {order_after}, not {order_before} "
+                         "(config.json keys are sorted: the family must store the order)")
 
 
 def check_hub_folder(folder: str | Path) -> None:

@@ -1,8 +1,9 @@
 """The training loop (accelerate). Read it top to bottom: data -> model -> optimiser -> epochs
 (train, evaluate every dev set in merged and disjoint mode, keep the best, stop early) -> test.
 
-The loop knows no family's internals: it uses `from_encoder`, `collate`, `forward(...).loss`,
-`predict_spans` and `parameter_groups` (trainer/interface.py).
+The loop knows no family's internals: it uses the family contract of trainer/interface.py
+(`from_encoder`, `prepare_examples`, `collate`, `forward(...).loss`, `predict_spans`,
+`parameter_groups`, `layer_lr_scale`, `training_state`, ...) and nothing else.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
-from ..encoders import DEFAULT_ENCODER_HUB_ID, embedded_encoder_path, resolve_encoder
+from ..encoders import resolve_encoder
+from ..modeling import get_family
 from .checkpoint import (
     begin_checkpoint,
     finish_checkpoint,
@@ -36,56 +38,29 @@ from .checkpoint import (
 from .config import OptimConfig, TrainConfig
 from .data import TrainingData, build_training_data
 from .evaluation import evaluate_examples
-from .families import get_family
 from .sampling import MultiCorpusBatchSampler
 
 
 # ----------------------------------------------------------------------------------------------
 # optimiser and schedule
 # ----------------------------------------------------------------------------------------------
-def _encoder_layer_index(name: str) -> int | None:
-    """Index of the transformer block a parameter belongs to (`...layer.3....`), else None."""
-    parts = name.split(".")
-    for i, p in enumerate(parts[:-1]):
-        if p in ("layer", "layers", "h", "block") and parts[i + 1].isdigit():
-            return int(parts[i + 1])
-    return None
-
-
 def build_optimizer(model, opt: OptimConfig) -> torch.optim.AdamW:
-    """AdamW over the family's parameter groups: `encoder` at `encoder_lr` (optionally decayed per
-    layer, top layer at full rate; a family with `layer_lr_scale(name, decay)` decides its own
-    factors), everything else at `head_lr`. Weight decay applies to all
-    parameters, as in the SRU-NER reference."""
+    """AdamW over the family's parameter groups: `encoder` at `encoder_lr` (with `layerwise_lr_decay`
+    < 1, the family's `layer_lr_scale` gives each encoder parameter its group and factor), everything
+    else at `head_lr`. Weight decay applies to all parameters, as in the SRU-NER reference."""
     groups = model.parameter_groups()
     encoder = groups.get("encoder", [])
     head = [p for name, ps in groups.items() if name != "encoder" for p in ps]
     param_groups = []
-    if opt.layerwise_lr_decay < 1.0 and encoder and hasattr(model, "layer_lr_scale"):
-        # the family knows its own layer stack (e.g. the layer-sliced model's per-task layer copies)
+    if opt.layerwise_lr_decay < 1.0 and encoder:
         names = {id(p): n for n, p in model.named_parameters()}
-        family_buckets: dict[str, tuple[float, list]] = {}
+        buckets: dict[str, tuple[float, list]] = {}
         for p in encoder:
             group, scale = model.layer_lr_scale(names[id(p)], opt.layerwise_lr_decay)
-            family_buckets.setdefault(group, (scale, []))[1].append(p)
-        for group, (scale, ps) in family_buckets.items():
+            buckets.setdefault(group, (scale, []))[1].append(p)
+        for group, (scale, ps) in buckets.items():
             param_groups.append({"params": ps, "lr": opt.encoder_lr * scale, "weight_decay": opt.encoder_weight_decay,
                                  "group": "encoder", "layer_group": group, "warmup_epochs": opt.encoder_warmup_epochs})
-    elif opt.layerwise_lr_decay < 1.0 and encoder:
-        enc_module = getattr(model, "encoder", None)
-        names = {id(p): n for n, p in enc_module.named_parameters()} if enc_module is not None else {}
-        idx = {id(p): _encoder_layer_index(names.get(id(p), "")) for p in encoder}
-        depth = max([i for i in idx.values() if i is not None], default=-1) + 1
-        buckets: dict[int, list] = {}
-        for p in encoder:
-            layer = idx[id(p)]
-            # embeddings below the first block; anything above the blocks (final norms) at the top
-            level = -1 if layer is None and "emb" in names.get(id(p), "") else (depth - 1 if layer is None else layer)
-            buckets.setdefault(level, []).append(p)
-        for level, ps in sorted(buckets.items()):
-            scale = opt.layerwise_lr_decay ** (depth - 1 - level)
-            param_groups.append({"params": ps, "lr": opt.encoder_lr * scale, "weight_decay": opt.encoder_weight_decay,
-                                 "group": "encoder", "warmup_epochs": opt.encoder_warmup_epochs})
     elif encoder:
         param_groups.append({"params": encoder, "lr": opt.encoder_lr, "weight_decay": opt.encoder_weight_decay,
                              "group": "encoder", "warmup_epochs": opt.encoder_warmup_epochs})
@@ -167,15 +142,6 @@ def framework_versions() -> dict[str, str]:
     return out
 
 
-def _hub_encoder_name(encoder: str, resolved: str) -> str:
-    try:
-        if Path(resolved).resolve() == embedded_encoder_path().resolve():
-            return DEFAULT_ENCODER_HUB_ID
-    except RuntimeError:
-        pass
-    return encoder
-
-
 # ----------------------------------------------------------------------------------------------
 # the loop
 # ----------------------------------------------------------------------------------------------
@@ -189,11 +155,12 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
     loop returns right after the checkpoint of that optimiser step, without evaluating.
     """
     out = Path(cfg.output_dir)
+    family = get_family(cfg.model.family)
     accelerator = Accelerator(
         cpu=not torch.cuda.is_available(),  # without it, a multi-process launch on a GPU-less machine gives N rank-0s
         gradient_accumulation_steps=cfg.optim.gradient_accumulation_steps,
         log_with=_trackers(cfg), project_dir=str(out),
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=family.ddp_find_unused_parameters)],
     )
     main = accelerator.is_main_process
     set_seed(cfg.seed)
@@ -211,7 +178,6 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
     # 2. tokenizer, family, phases -------------------------------------------------------------
     encoder_path = resolve_encoder(cfg.model.encoder)
     tokenizer = AutoTokenizer.from_pretrained(encoder_path)
-    family = get_family(cfg.model.family)
     plan = cfg.phase_plan()
     last_phase = len(plan) - 1
     if main and cfg.early_stopping_patience and cfg.early_stopping_patience >= math.ceil(plan[-1].epochs) - 1:
@@ -223,25 +189,36 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
         phase = plan[index]
         overrides = {**cfg.model.overrides, **phase.overrides}
         if phase.start == "previous":
-            return family.from_previous_phase(previous, encoder_path, data.corpus_types, **overrides)
+            return family.from_previous_phase(previous, cfg.model.encoder, data.corpus_types, **overrides)
         # the training examples reach the family (the MRC family samples its dictionary queries from them)
-        model = family.from_encoder(encoder_path, data.corpus_types, train_examples=data.train, **overrides)
-        if hasattr(model.config, "encoder_config"):
-            model.config.encoder_config._name_or_path = _hub_encoder_name(cfg.model.encoder, encoder_path)
-        return model
+        return family.from_encoder(cfg.model.encoder, data.corpus_types, train_examples=data.train, **overrides)
 
     # 3. batches: multi-corpus sampling, length grouping, deterministic per (seed, epoch) ---------
-    sampler = MultiCorpusBatchSampler(
-        [ex["corpus"] for ex in data.train], [len(ex["tokens"]) for ex in data.train], cfg.batch_size,
-        mode=cfg.sampling, temperature=cfg.temperature, samples_per_epoch=cfg.samples_per_epoch,
-        length_grouping=cfg.length_grouping, seed=cfg.seed)
-    current: dict[str, Any] = {}  # the raw (unwrapped) model of the running phase
+    # over the units the family trains on (`prepare_examples`, e.g. merged sentences), built with the
+    # first phase's model (every phase is the same family)
+    current: dict[str, Any] = {}  # the raw (unwrapped) model of the running phase, and its units
+    base_loader = None
 
     def collate(indices: list[int]) -> dict:
-        return current["model"].collate([data.train[i] for i in indices], tokenizer)
+        model = current["model"]
+        batch = model.collate([current["train"][i] for i in indices], tokenizer)
+        # the family's non-weight state (data report, random generators) as it is once this batch is
+        # built: the loader builds the next batch before this one trains, so a checkpoint after this
+        # batch's step must save this snapshot, not the model's current state
+        batch[_FAMILY_STATE] = model.training_state()
+        return batch
 
-    base_loader = DataLoader(list(range(len(data.train))), batch_sampler=sampler, collate_fn=collate,
-                             generator=torch.Generator().manual_seed(cfg.seed))
+    def make_loader(model) -> DataLoader:
+        current.update(train=model.prepare_examples(data.train, tokenizer),
+                       dev=model.prepare_examples(data.dev, tokenizer),
+                       test=model.prepare_examples(data.test, tokenizer))
+        train_units = current["train"]
+        sampler = MultiCorpusBatchSampler(
+            [ex["corpus"] for ex in train_units], [len(ex["tokens"]) for ex in train_units], cfg.batch_size,
+            mode=cfg.sampling, temperature=cfg.temperature, samples_per_epoch=cfg.samples_per_epoch,
+            length_grouping=cfg.length_grouping, seed=cfg.seed)
+        return DataLoader(list(range(len(train_units))), batch_sampler=sampler, collate_fn=collate,
+                          generator=torch.Generator().manual_seed(cfg.seed))
 
     state: dict[str, Any] = {"phase": 0, "epoch": 0, "batches_done": 0, "phase_step": 0, "global_step": 0,
                              "history": [], "best": None, "bad_epochs": 0, "train_seconds": 0.0,
@@ -260,8 +237,10 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
         write_rng(tmp, accelerator.process_index)
         accelerator.wait_for_everyone()
         if main:
+            trainer_state = {k: v for k, v in state.items() if k != "step"}
+            trainer_state["model_state"] = current["family_state"]  # data report, random generators
             finish_checkpoint(root, tmp, state["global_step"], raw_model.state_dict(), optimizer, scheduler,
-                              {k: v for k, v in state.items() if k != "step"}, keep=cfg.keep_checkpoints)
+                              trainer_state, keep=cfg.keep_checkpoints)
         accelerator.wait_for_everyone()
 
     def log_jsonl(record: dict) -> None:
@@ -276,9 +255,11 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
         phase = plan[index]
         final = index == last_phase
         raw_model = build_model(index, raw_model)
+        if base_loader is None:
+            base_loader = make_loader(raw_model)
         if index < start_phase:  # resuming a later phase: only its architecture is needed from here
             continue
-        current["model"] = raw_model
+        current.update(model=raw_model, family_state=raw_model.training_state())
         optimizer = build_optimizer(raw_model, cfg.optim)
         model, optimizer, loader = accelerator.prepare(raw_model, optimizer, base_loader)
         steps_per_epoch = math.ceil(len(loader) / cfg.optim.gradient_accumulation_steps)
@@ -287,6 +268,8 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
         scheduler = build_scheduler(optimizer, steps_per_epoch, planned, cfg.optim.schedule)
         if ckpt is not None and index == start_phase:
             state = load_checkpoint(ckpt, raw_model, optimizer, scheduler, accelerator.process_index)
+            raw_model.load_training_state(state.pop("model_state", {}))
+            current["family_state"] = raw_model.training_state()
             state.setdefault("phase", 0)
             state.setdefault("phase_step", state["global_step"])
             if main:
@@ -317,6 +300,7 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
                 if state["phase_step"] >= total_steps:  # resumed right at the end of a (fractional) phase
                     break
                 with accelerator.accumulate(model):
+                    current["family_state"] = batch.pop(_FAMILY_STATE)
                     output = model(**batch)
                     loss = output.loss
                     if not torch.isfinite(loss):
@@ -349,7 +333,7 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
 
             # evaluate every dev set, both modes
             before = _predict_counts(raw_model)
-            reports, _ = evaluate_examples(raw_model, tokenizer, data.dev, data.corpus_types, cfg.eval_batch_size,
+            reports, _ = evaluate_examples(raw_model, tokenizer, current["dev"], data.corpus_types, cfg.eval_batch_size,
                                            accelerator, progress=cfg.progress, desc="dev")
             value = _metric(reports, cfg.selection_metric)
             record = {"phase": phase.name, "epoch": epoch + 1, "step": state["global_step"],
@@ -391,7 +375,7 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
     results: dict[str, Any] = {
         "model_family": raw_model.config.model_type,
         "model_class": type(raw_model).__name__,
-        "base_model": _hub_encoder_name(cfg.model.encoder, encoder_path),
+        "base_model": raw_model.encoder_name,
         "corpora": data.corpora,
         "corpus_types": data.corpus_types,
         "recipe": cfg.recipe,
@@ -406,24 +390,26 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
         "train_runtime_s": state["train_seconds"],
         "world_size": accelerator.num_processes,
         # what the family had to change to fit the data (split sentences, dropped or cut mentions, ...),
-        # counted by its collate / predict_spans; reported, never silent (this process's counts)
+        # counted once per training sentence by its collate and once per test sentence by its
+        # predict_spans (vocabulary: modeling/data_report.py); reported, never silent (this process's counts)
         "data_report": {
-            "collate": dict(getattr(raw_model, "collate_stats", {}) or {}),
+            "collate": dict(raw_model.collate_stats),
             "predict": {},  # filled by the test prediction below
             "dropped_mentions_by_config": {c: i.get("dropped_mentions", 0) for c, i in data.corpora.items()},
         },
     }
-    if cfg.evaluate_test and data.test:
+    if cfg.evaluate_test and current["test"]:
         before = _predict_counts(raw_model)
-        reports, _ = evaluate_examples(raw_model, tokenizer, data.test, data.corpus_types, cfg.eval_batch_size,
+        reports, _ = evaluate_examples(raw_model, tokenizer, current["test"], data.corpus_types, cfg.eval_batch_size,
                                        accelerator, progress=cfg.progress, desc="test")
         results["test"] = {m: r.to_dict() for m, r in reports.items()}
         # what predicting the test set had to do, once per sentence (not summed over the run's evaluations)
         test_counts = dict(_predict_counts(raw_model) - before)
         results["data_report"]["predict"] = test_counts
         results["data_report"]["test_sentences"] = len(data.test)
-        if "sentences_hit_step_cap" in getattr(raw_model, "predict_stats", {}):
-            results["data_report"]["test_step_cap_rate"] = test_counts.get("sentences_hit_step_cap", 0) / len(data.test)
+        if "sentences_hit_step_cap" in raw_model.predict_stats:  # families with a step-capped decoder
+            results["data_report"]["test_step_cap_rate"] = (test_counts.get("sentences_hit_step_cap", 0)
+                                                            / len(current["test"]))
         if main:
             print(f"test (best: {best['phase'] + ' ' if len(plan) > 1 else ''}epoch {best['epoch']}): merged avg F1 "
                   f"{reports['merged'].average_f1:.2f}  disjoint avg F1 {reports['disjoint'].average_f1:.2f}")
@@ -447,11 +433,15 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
     return results
 
 
+#: where a collated batch carries the family's training state (popped before `forward`)
+_FAMILY_STATE = "_biomtl_family_state"
+
+
 def _predict_counts(model) -> Counter:
     """A snapshot of what the family's `predict_spans` counted so far (windows, step caps, ...); the
     difference of two snapshots (Counter subtraction keeps the positive counts) is what one
     prediction call did."""
-    return Counter(getattr(model, "predict_stats", {}) or {})
+    return Counter(model.predict_stats)
 
 
 def _selection(state: dict, value: float) -> str:

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .interface import MultiCorpusNerModel
 from .onnx_format import PRECISIONS
 from .predict_io import (
     INPUT_FORMATS,
@@ -125,8 +126,9 @@ def load_ner_pipeline(model_name_or_path: str, device: str | None = None, revisi
         tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, **kwargs)
     except OSError as err:
         raise ValueError(f"cannot load model {model_name_or_path!r}: {err}") from err
-    if not callable(getattr(model, "predict_spans", None)):
-        raise ValueError(f"{model_name_or_path}: {type(model).__name__} is not a biomtl model (no predict_spans)")
+    if not isinstance(model, MultiCorpusNerModel):
+        raise ValueError(f"{model_name_or_path}: {type(model).__name__} is not a biomtl model family "
+                         "(it does not implement the family contract)")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return BiomedicalNerPipeline(model=model, tokenizer=tokenizer, device=torch.device(device), **pipeline_kwargs)
 

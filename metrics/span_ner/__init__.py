@@ -1,5 +1,7 @@
-"""biomtl.metrics.span_ner: the span metric folder (`evaluate.load` it by path) and its pure scoring core."""
+"""biomtl.metrics.span_ner: the span metric folder (`evaluate.load` it by path) and its pure scoring core
+(IOB2 decoding, `spans_from_bio`, is the one definition of biomtl.modeling.tag_schemes)."""
 
+from ..bio import spans_from_bio
 from .scoring import (
     MODES,
     RELAXED_DEFINITION,
@@ -10,7 +12,6 @@ from .scoring import (
     format_table,
     score_corpus_spans,
     score_spans,
-    spans_from_bio,
     summary,
 )
 

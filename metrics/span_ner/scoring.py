@@ -61,43 +61,6 @@ RELAXED_DEFINITION = (
 
 
 # --------------------------------------------------------------------------------------------------
-# IOB2 tags -> spans
-# --------------------------------------------------------------------------------------------------
-
-
-def _parse_tag(tag: Any, position: int) -> tuple[str, str]:
-    """`"B-Chemical"` -> `("B", "Chemical")`, `"O"` -> `("O", "")`; ValueError for anything else."""
-    if tag == "O":
-        return "O", ""
-    if isinstance(tag, str) and len(tag) > 2 and tag[0] in "BI" and tag[1] == "-":
-        return tag[0], tag[2:]
-    raise ValueError(f"tags[{position}]: invalid IOB2 tag {tag!r} (expected 'O', 'B-<type>' or 'I-<type>')")
-
-
-def spans_from_bio(tags: Sequence[str], lenient: bool = False) -> list[Span]:
-    """IOB2 tags of one sentence -> sorted spans `(start, end, label)`.
-
-    Strict (default, as seqeval `mode="strict", scheme=IOB2`): a mention starts at `B-X` and extends
-    over the following `I-X`; an `I-X` that does not continue a mention of type X is ignored.
-    `lenient=True` is conlleval's reading: such an `I-X` starts a new mention.
-    """
-    spans: list[Span] = []
-    start, label = -1, ""
-    for i, tag in enumerate(tags):
-        prefix, tag_label = _parse_tag(tag, i)
-        if prefix == "I" and start >= 0 and tag_label == label:
-            continue  # the open mention goes on
-        if start >= 0:
-            spans.append((start, i, label))
-            start, label = -1, ""
-        if prefix == "B" or (prefix == "I" and lenient):
-            start, label = i, tag_label
-    if start >= 0:
-        spans.append((start, len(tags), label))
-    return spans
-
-
-# --------------------------------------------------------------------------------------------------
 # Counts and reports
 # --------------------------------------------------------------------------------------------------
 
@@ -559,6 +522,5 @@ __all__ = [
     "read_span",
     "score_corpus_spans",
     "score_spans",
-    "spans_from_bio",
     "summary",
 ]

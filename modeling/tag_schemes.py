@@ -1,32 +1,48 @@
-"""Tag schemes for the layer-sliced CRF family: spans <-> BIO / IOBES tags, scheme conversion and
-the legal-transition masks used by `constrain_transitions`.
+"""Span <-> tag encodings (BIO / IOB2 and IOBES): the one definition used by every model family, the
+corpus readers and writers, the span metric and the benchmarks.
 
-Shipped with checkpoints as Hub remote code: stdlib and torch only.
+Shipped with every checkpoint as Hub remote code: stdlib and torch only.
 
 Conventions: a span is `(start, end, type)` with `end` exclusive (word indices); tags are strings
-`"O"`, `"B-T"`, `"I-T"` (BIO) plus `"E-T"`, `"S-T"` (IOBES); `"X"` marks non-first sub-words in
-`subword_mode="x_label"`. Types may contain any character (including `-`): the prefix is the first
-two characters.
+`"O"`, `"B-T"`, `"I-T"` (BIO, also called IOB2) plus `"E-T"`, `"S-T"` (IOBES); `"X"` marks non-first
+sub-words in the layer-sliced CRF's `subword_mode="x_label"`. Types may contain any character
+(including `-`): the prefix is the first two characters.
+
+Decoding (`tags_to_spans`) is conlleval's reading by default (`lenient=True`): an `I-X`/`E-X` that
+does not continue an open mention of type X starts a new one. `lenient=False` is seqeval's strict
+IOB2 mode: such a tag is ignored. Ill-formed sequences can be reported through `on_repair`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
+
 import torch
 
 SCHEMES = ("IOBES", "BIO")
+#: accepted spellings of the scheme names
+_ALIASES = {"IOB2": "BIO", "IOB": "BIO"}
 X_TAG = "X"
+
+Span = tuple[int, int, str]
 
 
 def check_scheme(scheme: str) -> str:
-    """Validate a tag-scheme name (case-insensitive); returns the canonical spelling."""
+    """Validate a tag-scheme name (case-insensitive; "IOB2" means "BIO"); returns the canonical spelling."""
     canon = str(scheme).upper()
+    canon = _ALIASES.get(canon, canon)
     if canon not in SCHEMES:
         raise ValueError(f"tag_scheme must be one of {SCHEMES}, got {scheme!r}")
     return canon
 
 
+def bio_labels(types: Sequence[str]) -> list[str]:
+    """The BIO label list of a tagging head: `O`, then `B-t`, `I-t` for each type in order."""
+    return tag_names(list(types), "BIO")
+
+
 def tag_names(types: list[str], scheme: str, x_label: bool = False) -> list[str]:
-    """The CRF tag inventory of one task: `O`, then per type B/I(/E/S), then `X` if requested."""
+    """The tag inventory of one head: `O`, then per type B/I(/E/S), then `X` if requested."""
     prefixes = "BIES" if check_scheme(scheme) == "IOBES" else "BI"
     tags = ["O"] + [f"{p}-{t}" for t in types for p in prefixes]
     return tags + [X_TAG] if x_label else tags
@@ -36,12 +52,24 @@ def split_tag(tag: str) -> tuple[str, str | None]:
     """`"B-Disease"` -> `("B", "Disease")`; `"O"` -> `("O", None)`; `"X"` -> `("X", None)`."""
     if tag in ("O", X_TAG):
         return tag, None
-    if len(tag) < 3 or tag[1] != "-" or tag[0] not in "BIES":
+    if not isinstance(tag, str) or len(tag) < 3 or tag[1] != "-" or tag[0] not in "BIES":
         raise ValueError(f"malformed tag {tag!r}")
     return tag[0], tag[2:]
 
 
-def spans_to_tags(spans: list[tuple[int, int, str]], length: int, scheme: str) -> list[str]:
+def _parse(tag, i: int, scheme: str) -> tuple[str, str | None]:
+    allowed = "BIES" if scheme == "IOBES" else "BI"
+    if tag == "O":
+        return "O", None
+    if isinstance(tag, str) and len(tag) > 2 and tag[1] == "-" and tag[0] in allowed:
+        return tag[0], tag[2:]
+    name = "IOB2" if scheme == "BIO" else scheme
+    expected = "'O', 'B-<type>' or 'I-<type>'" if scheme == "BIO" else "'O' or B-/I-/E-/S-<type>"
+    hint = "; remove X tags before decoding spans" if tag == X_TAG else ""
+    raise ValueError(f"tags[{i}]: invalid {name} tag {tag!r} (expected {expected}){hint}")
+
+
+def spans_to_tags(spans: Iterable[Span], length: int, scheme: str = "BIO") -> list[str]:
     """Encode non-overlapping spans as a tag sequence of `length` words.
 
     Raises ValueError for spans out of range, empty spans, or overlapping spans.
@@ -64,26 +92,37 @@ def spans_to_tags(spans: list[tuple[int, int, str]], length: int, scheme: str) -
     return tags
 
 
-def tags_to_spans(tags: list[str], scheme: str) -> list[tuple[int, int, str]]:
-    """Decode a tag sequence into spans, conlleval style (robust to illegal sequences).
+def tags_to_spans(tags: Sequence[str], scheme: str = "BIO", lenient: bool = True,
+                  on_repair: Callable[[str, int], None] | None = None) -> list[Span]:
+    """Decode a tag sequence into spans `(start, end, type)` in order of their start.
 
-    A mention starts at `B`/`S`, or at `I`/`E` whose type differs from the open mention (or when
-    none is open); it ends after `E`/`S`, before `O`/`B`/`S`, or at a type change. Under BIO, `E`/`S`
-    never occur. `X` entries must have been removed first.
+    A mention starts at `B`/`S`, or (`lenient`) at an `I`/`E` that does not continue the open
+    mention; it ends after `E`/`S`, before `O`/`B`/`S`, or at a type change. Without `lenient` an
+    orphan `I`/`E` is ignored (seqeval strict IOB2). `on_repair(message, position)` is called for
+    every ill-formed place (an orphan I-/E-, an IOBES mention not closed by E-). Tags outside the
+    scheme raise ValueError naming the position.
     """
-    check_scheme(scheme)
-    spans: list[tuple[int, int, str]] = []
+    scheme = check_scheme(scheme)
+    iobes = scheme == "IOBES"
+    spans: list[Span] = []
     open_start: int | None = None
     open_type: str | None = None
+
+    def repair(message: str, i: int) -> None:
+        if on_repair is not None:
+            on_repair(message, i)
+
     for i, tag in enumerate(tags):
-        prefix, typ = split_tag(tag)
-        if prefix == X_TAG:
-            raise ValueError("remove X tags before decoding spans")
+        prefix, typ = _parse(tag, i, scheme)
         continues = open_type is not None and typ == open_type and prefix in ("I", "E")
+        if prefix in ("I", "E") and not continues:
+            repair(f"{prefix}-{typ} after {'O' if open_type is None else open_type} starts a new mention", i)
+        elif iobes and open_type is not None and prefix in ("O", "B", "S"):
+            repair(f"mention not closed by E- before {'O' if prefix == 'O' else prefix + '-'}", i)
         if open_type is not None and not continues:
             spans.append((open_start, i, open_type))
             open_start, open_type = None, None
-        if prefix == "O":
+        if prefix == "O" or (prefix in ("I", "E") and not continues and not lenient):
             continue
         if open_type is None:
             open_start, open_type = i, typ
@@ -91,18 +130,25 @@ def tags_to_spans(tags: list[str], scheme: str) -> list[tuple[int, int, str]]:
             spans.append((open_start, i + 1, open_type))
             open_start, open_type = None, None
     if open_type is not None:
+        if iobes:
+            repair("mention not closed by E- at sentence end", len(tags) - 1)
         spans.append((open_start, len(tags), open_type))
     return spans
 
 
+def convert_scheme(tags: list[str], source: str, target: str) -> list[str]:
+    """Lossless conversion between schemes (the input is first normalised to the spans it denotes)."""
+    return spans_to_tags(tags_to_spans(tags, source), len(tags), target)
+
+
 def bio_to_iobes(tags: list[str]) -> list[str]:
-    """Lossless BIO -> IOBES (the input is first normalised to the spans it denotes)."""
-    return spans_to_tags(tags_to_spans(tags, "BIO"), len(tags), "IOBES")
+    """Lossless BIO -> IOBES."""
+    return convert_scheme(tags, "BIO", "IOBES")
 
 
 def iobes_to_bio(tags: list[str]) -> list[str]:
     """Lossless IOBES -> BIO."""
-    return spans_to_tags(tags_to_spans(tags, "IOBES"), len(tags), "BIO")
+    return convert_scheme(tags, "IOBES", "BIO")
 
 
 def allowed_transitions(tags: list[str], scheme: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
