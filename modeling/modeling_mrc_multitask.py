@@ -680,7 +680,9 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
         return random.Random(f"{self.config.query_seed}:{digest}")
 
     def _device(self) -> torch.device:
-        return next(self.parameters()).device
+        """The device of the weights (CPU when none is left, e.g. the NER-only model on ONNX Runtime)."""
+        first = next(self.parameters(), None)
+        return first.device if first is not None else torch.device("cpu")
 
     def predict_spans(self, sentences: list[list[str]], tokenizer, batch_size: int = 32) -> list[list[dict]]:
         """NER-head predictions: per sentence `[{"start", "end", "label", "score"}]` sorted by
