@@ -24,6 +24,14 @@ from .encoder_loading import encoder_weights
 
 _LAYER_CONTAINERS = ("layer", "layers", "h", "block")
 
+#: The optimiser settings every family shared before recipes existed (AdamW, encoder / head rates
+#: 1e-4 / 1e-3, weight decay 0.01, warm-up 1 / 0.5 epochs, linear decay); the families' `default`
+#: recipes start from them (BENCHMARKS.md says how each default was chosen on dev).
+GENERIC_OPTIM: dict[str, Any] = {
+    "encoder_lr": 1e-4, "head_lr": 1e-3, "encoder_weight_decay": 0.01, "head_weight_decay": 0.01,
+    "encoder_warmup_epochs": 1.0, "head_warmup_epochs": 0.5, "schedule": "linear",
+    "betas": [0.9, 0.98], "eps": 1e-6, "max_grad_norm": 1.0}
+
 
 def encoder_layer_index(name: str) -> int | None:
     """Index of the transformer block a parameter name belongs to (`...layer.3....`), else None."""

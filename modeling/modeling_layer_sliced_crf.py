@@ -44,7 +44,7 @@ from .configuration_layer_sliced_crf import LAYER_PATHS, LayerSlicedCRFConfig
 from .crf import ILLEGAL_SCORE, LinearChainCRF
 from .data_report import sentence_key
 from .encoder_loading import build_encoder, load_pretrained_encoder
-from .family_base import NerFamilyMixin
+from .family_base import GENERIC_OPTIM, NerFamilyMixin
 from .hf_compat import init
 from .lscrf_optim import LayerwiseDecayMixin
 from .lscrf_tasks import TaskSurgeryMixin
@@ -171,9 +171,7 @@ class LayerSlicedXLNetCRF(LayerwiseDecayMixin, TaskSurgeryMixin, NerFamilyMixin,
     #: and the upper layers from the pretrained encoder (`phases.1.overrides.slicing_rate`), Adam
     #: without warm-up and with layer-wise decay, a fresh optimiser per phase. "paper" is §8's STL
     #: run (lr 3e-5, decay 0.9, no warm-up, 30 epochs).
-    _OPTIM = {"encoder_lr": 1e-4, "head_lr": 1e-3, "encoder_weight_decay": 0.01, "head_weight_decay": 0.01,
-              "encoder_warmup_epochs": 1.0, "head_warmup_epochs": 0.5, "schedule": "linear",
-              "betas": [0.9, 0.98], "eps": 1e-6, "max_grad_norm": 1.0}
+    _OPTIM = GENERIC_OPTIM
     training_recipes = {
         "default": {"epochs": 3, "batch_size": 16, "sampling": "proportional", "early_stopping_patience": 1,
                     "optim": dict(_OPTIM), "model": {"overrides": {"crf_reduction": "mean"}}},

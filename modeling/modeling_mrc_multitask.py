@@ -57,7 +57,7 @@ from .canonical import validate_example
 from .configuration_mrc_multitask import MrcMultiTaskConfig
 from .data_report import sentence_key
 from .encoder_loading import build_encoder, load_pretrained_encoder
-from .family_base import NerFamilyMixin
+from .family_base import GENERIC_OPTIM, NerFamilyMixin
 from .hf_compat import init
 from .mrc_examples import (
     MrcFeature,
@@ -209,9 +209,7 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
     training_recipes = {
         "default": {
             "epochs": 3, "batch_size": 16, "sampling": "inverse", "early_stopping_patience": 1,
-            "optim": {"encoder_lr": 1e-4, "head_lr": 1e-3, "encoder_weight_decay": 0.01, "head_weight_decay": 0.01,
-                      "encoder_warmup_epochs": 1.0, "head_warmup_epochs": 0.5, "schedule": "linear",
-                      "betas": [0.9, 0.98], "eps": 1e-6, "max_grad_norm": 1.0},
+            "optim": dict(GENERIC_OPTIM),
         },
         "paper": {
             "epochs": 100, "batch_size": 32, "sampling": "proportional", "early_stopping_patience": None,

@@ -31,7 +31,7 @@ from .canonical import validate_example
 from .configuration_sru_ner import SruNerConfig
 from .data_report import sentence_key
 from .encoder_loading import build_encoder, load_pretrained_encoder
-from .family_base import NerFamilyMixin
+from .family_base import GENERIC_OPTIM, NerFamilyMixin
 from .hf_compat import init
 from .sru_actions import (
     EOA,
@@ -251,9 +251,7 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
     training_recipes = {
         "default": {
             "epochs": 3, "batch_size": 16, "sampling": "inverse", "early_stopping_patience": 1,
-            "optim": {"encoder_lr": 1e-4, "head_lr": 1e-3, "encoder_weight_decay": 0.01, "head_weight_decay": 0.01,
-                      "encoder_warmup_epochs": 0.1, "head_warmup_epochs": 0.1, "schedule": "linear",
-                      "betas": [0.9, 0.98], "eps": 1e-6, "max_grad_norm": 1.0},
+            "optim": {**GENERIC_OPTIM, "encoder_warmup_epochs": 0.1, "head_warmup_epochs": 0.1},
             "model": {"overrides": {"loss_reduction": "rows"}},
         },
         "paper": {
