@@ -12,11 +12,13 @@ installed, on every supported transformers release, and predict what biomtl pred
    torch/transformers versions; a change to any of them trains new ones.
 2. For each transformers version: a virtual environment with only torch + that transformers
    (`compat_venvs.py`, cached), where a fresh interpreter that cannot import biomtl loads every
-   checkpoint with `AutoModel.from_pretrained(..., trust_remote_code=True)` and
+   checkpoint (each in a folder named after its family) with
+   `AutoModel.from_pretrained(..., trust_remote_code=True)` and
    `pipeline(model=folder, trust_remote_code=True)`, and checks: the remote code ran (not a local
    class); every tensor of model.safetensors is in the loaded model unchanged (a custom
-   `_init_weights` that re-randomises loaded weights fails here); the pipeline gives the same
-   entities as the reference, scores within 1e-4.
+   `_init_weights` that re-randomises loaded weights fails here); `AutoModelForTokenClassification`
+   gives per-token logits over `config.id2label` (every family but SRU-NER, which has none); the
+   pipeline gives the same entities as the reference, scores within 1e-4.
 
 Exit status 1 when any cell fails; prints a version x family table.
 """
@@ -27,6 +29,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,7 +43,7 @@ from compat_venvs import cache_dir, transformers_venv, venv_python  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 #: 4.57.x, 5.0.x, 5.12.x; the latest 5.x is the one `make install` resolved (this environment's)
 COMPAT_VERSIONS = ("4.57.6", "5.0.0", "5.12.1")
-FAMILIES = ("sru_ner", "mrc_multitask", "layer_sliced_crf")
+FAMILIES = ("sru_ner", "mrc_multitask", "layer_sliced_crf", "token_classification")
 SCORE_TOLERANCE = 1e-4
 #: per family: `biomtl train` overrides on top of the common ones (enough steps to predict entities)
 TRAIN_OVERRIDES = {
@@ -49,6 +52,8 @@ TRAIN_OVERRIDES = {
                 "model.overrides.dropout_positions=0", "model.overrides.dropout_mlp_input=0"],
     "mrc_multitask": ["epochs=2"],
     "layer_sliced_crf": ["epochs=2", "model.overrides.num_shared_layers=1"],
+    "token_classification": ["epochs=6", "optim.encoder_lr=1e-3", "optim.head_lr=1e-2", "optim.encoder_warmup_epochs=0",
+                             "optim.head_warmup_epochs=0", "model.overrides.classifier_dropout=0"],
 }
 TEXTS = [
     "The patient had severe asthma after long intake of aspirin .",
@@ -184,7 +189,9 @@ def build_checkpoints(log=print) -> tuple[dict[str, str], dict]:
     """`{family: checkpoint folder}` and the reference entities (built or from the cache)."""
     root = cache_dir() / "checkpoints" / source_key()
     ref_file = root / "reference.json"
-    folders = {f: str(root / f / "best") for f in FAMILIES}
+    # each checkpoint in a folder named after its family: transformers < 5.x keeps a local folder's remote
+    # code under the folder's base name, so four `best` folders would share (and mask) one module folder
+    folders = {f: str(root / "models" / f) for f in FAMILIES}
     if ref_file.is_file() and all(Path(p, "config.json").is_file() for p in folders.values()):
         log(f"checkpoints: cached ({root})")
         return folders, json.loads(ref_file.read_text())
@@ -206,6 +213,9 @@ def build_checkpoints(log=print) -> tuple[dict[str, str], dict]:
         proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=900)
         if proc.returncode != 0:
             raise RuntimeError(f"biomtl train ({family}) failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        shutil.rmtree(folders[family], ignore_errors=True)  # a partial earlier build
+        Path(folders[family]).parent.mkdir(exist_ok=True)
+        (root / family / "best").rename(folders[family])
         log(f"checkpoint {family}: trained in {time.time() - t0:.0f}s")
 
     first = "mrc_multitask"  # the quickest; also prepares the corpora cache the others read

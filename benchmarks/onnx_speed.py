@@ -1,12 +1,13 @@
 """Benchmark: ONNX Runtime (fp32 and dynamic int8) against eager PyTorch, every family side by side.
 
     python -m benchmarks.onnx_speed --model sru=RUN/best --model lscrf=RUN/best [--model mrc=RUN/best]
+    python -m benchmarks.onnx_speed --model tc=RUN/best
     python -m benchmarks.onnx_speed --model sru=RUN/best --max-sentences 20 --repeats 1 --tag smoke
 
-For each trained checkpoint (`NAME=FOLDER`, any family; folders already written by `biomtl export-onnx
---quantize` are used as they are, others are exported into `--work-dir` first) on the NCBI-disease
-test set (`$BIOMTL_CORPORA` or ../shared/corpora, `NCBI-disease-IOB/test.tsv`, read with
-`data_scripts.readers.read_iob`):
+For each trained checkpoint (`NAME=FOLDER`, any family: sru_ner, mrc_multitask, layer_sliced_crf,
+token_classification; folders already written by `biomtl export-onnx --quantize` are used as they
+are, others are exported into `--work-dir` first) on the NCBI-disease test set (`$BIOMTL_CORPORA`
+or ../shared/corpora, `NCBI-disease-IOB/test.tsv`, read with `data_scripts.readers.read_iob`):
 
 * quality: strict span F1 (merged mode, `biomtl evaluate`'s scoring) of eager PyTorch, ONNX fp32 and
   ONNX int8, and the predicted spans of each ONNX variant that differ from eager: every span in

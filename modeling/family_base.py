@@ -125,6 +125,13 @@ class NerFamilyMixin:
         self.collate_stats.load_state_dict(state.get("collate_stats") or {})
 
     # -- inference ---------------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        """The device of the weights; the CPU when no torch weight is left (a model whose encoder and
+        head run as ONNX Runtime graphs, see trainer/onnx_runtime.py)."""
+        first = next(self.parameters(), None)
+        return first.device if first is not None else torch.device("cpu")
+
     @contextmanager
     def inference(self) -> Iterator[None]:
         """Eval mode and no autograd for a prediction call; the previous train/eval mode comes back."""

@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 import torch
 from transformers import AutoConfig, BertConfig, PretrainedConfig
 
+from biomtl import modeling
+from biomtl.modeling import FAMILIES, BiomedicalNerPipeline
 from biomtl.modeling.configuration_sru_ner import SruNerConfig
 from biomtl.modeling.hf_compat import SubConfigSpec, as_sub_config, init
 
@@ -41,3 +46,39 @@ def test_init_functions_skip_tensors_loaded_from_a_checkpoint():
         init.zeros_(fresh)
         init.copy_(loaded, torch.full((3,), 5.0))
     assert loaded.tolist() == [1.0, 1.0, 1.0] and fresh.tolist() == [0.0, 0.0, 0.0]
+
+
+SHIPPED = Path(modeling.__file__).parent  #: the modules that ship with every checkpoint
+SIBLING_IMPORT = re.compile(r"^\s*(?:from\s+\.(\w+)\s+import|import\s+\.(\w+))", re.MULTILINE)
+
+
+def _siblings(module: str) -> set[str]:
+    """The sibling modules `module` imports itself (any indentation: transformers reads them so)."""
+    text = (SHIPPED / f"{module}.py").read_text(encoding="utf-8")
+    return {a or b for a, b in SIBLING_IMPORT.findall(text)}
+
+
+def _reached(module: str) -> set[str]:
+    seen, todo = set(), [module]
+    while todo:
+        for sibling in _siblings(todo.pop()) - seen:
+            seen.add(sibling)
+            todo.append(sibling)
+    return seen
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_a_local_checkpoint_folder_has_every_sibling_its_entry_modules_reach(family):
+    """transformers 4.57 and 5.0 copy, for a checkpoint in a local folder, only the module of the
+    class being loaded and the siblings it imports *itself* into the remote-code cache, and then
+    import it, which needs every sibling it reaches through other siblings too. The configuration
+    module is always loaded first; each auto class's module and the pipeline's must then find every
+    sibling they reach (else a fresh environment fails with FileNotFoundError on that file)."""
+    cls = FAMILIES[family]
+    config = cls.config_class.__module__.rsplit(".", 1)[-1]
+    for entry in (cls.config_class, cls, cls.token_classification_class, BiomedicalNerPipeline):
+        module = entry.__module__.rsplit(".", 1)[-1]
+        copied = {config, module} | _siblings(config) | _siblings(module)
+        missing = sorted(_reached(module) - copied)
+        assert not missing, (f"{module}.py reaches {missing} only through other siblings: a local folder fails "
+                             f"to load on transformers 4.57 / 5.0; import them in {module}.py itself")

@@ -67,7 +67,12 @@ def _overfit_sru(model, tok, steps: int = 200) -> None:
 
 
 def build(case: str, encoder_dir, tok):
-    from biomtl.modeling import LayerSlicedXLNetCRF, MrcMultiTaskForNER, SruNerForTokenActions
+    from biomtl.modeling import (
+        LayerSlicedXLNetCRF,
+        MrcMultiTaskForNER,
+        SruNerForTokenActions,
+        TokenClassificationForNER,
+    )
 
     torch.manual_seed(0)
     if case == "sru":
@@ -78,6 +83,8 @@ def build(case: str, encoder_dir, tok):
         return MrcMultiTaskForNER.from_encoder(str(encoder_dir), CORPUS_TYPES)
     if case == "mrc_ner_only":  # no torch parameter is left once the graphs are swapped in
         return MrcMultiTaskForNER.from_encoder(str(encoder_dir), CORPUS_TYPES, enabled_heads=["ner"])
+    if case == "tc":  # per-corpus restricted decoding of the graph's logits
+        return TokenClassificationForNER.from_encoder(str(encoder_dir), CORPUS_TYPES)
     if case == "crf_shared":  # one encoder pass for both corpus heads
         return LayerSlicedXLNetCRF.from_encoder(str(encoder_dir), CORPUS_TYPES)
     return LayerSlicedXLNetCRF.from_encoder(str(encoder_dir), CORPUS_TYPES, num_shared_layers=1)  # per-task layers
@@ -87,7 +94,8 @@ def _key(spans):
     return [[(s["start"], s["end"], s["label"]) for s in p] for p in spans]
 
 
-CASES = [("sru", "bert"), ("mrc", "bert"), ("mrc_ner_only", "bert"), ("crf_shared", "bert"), ("crf_routed", "bert"), ("crf_routed", "xlnet")]
+CASES = [("sru", "bert"), ("mrc", "bert"), ("mrc_ner_only", "bert"), ("tc", "bert"), ("crf_shared", "bert"),
+         ("crf_routed", "bert"), ("crf_routed", "xlnet")]
 
 
 @pytest.mark.parametrize(("case", "encoder"), CASES, ids=[f"{c}-{e}" for c, e in CASES])
@@ -124,6 +132,16 @@ def test_export_round_trip_matches_eager(case, encoder, tiny_encoder_dir, reques
         scores = [(a["score"], b["score"]) for p, q in zip(eager, got) for a, b in zip(p, q)]
         assert max(abs(a - b) for a, b in scores) < 1e-4
 
+    if not any(True for _ in onnx_model.parameters()):  # no torch weight left: the pipeline runs on the CPU
+        from biomtl.trainer.predict_cli import load_ner_pipeline
+
+        text = " ".join(sents[0]) + " . " + " ".join(sents[1])
+        onnx_ner = load_ner_pipeline(str(tmp_path / "onnx"), backend="onnx")
+        torch_ner = load_ner_pipeline(str(tmp_path / "onnx"), backend="torch", device="cpu")
+        assert onnx_ner.model.device == torch.device("cpu")
+        entities = [[(e["start"], e["end"], e["entity_group"]) for e in ner(text)] for ner in (onnx_ner, torch_ner)]
+        assert entities[1] and entities[0] == entities[1]
+
     int8_model, _ = load_onnx_model(tmp_path / "onnx", "int8")
     got = int8_model.predict_spans(sents, onnx_tok, batch_size=4)
     assert len(got) == len(sents)
@@ -145,6 +163,20 @@ def exported(tiny_encoder_dir, tmp_path_factory):
     ckpt = save_hub_folder(model, tok, tmp / "ckpt")
     assert main(["export-onnx", str(ckpt), str(tmp / "out"), "--quantize"]) == 0
     assert main(["export-onnx", str(ckpt), str(tmp / "out_fp32")]) == 0
+    return tmp
+
+
+@pytest.fixture(scope="module")
+def exported_tc(tiny_encoder_dir, tmp_path_factory):
+    """A tiny token-classification checkpoint exported with int8 graphs."""
+    from biomtl.modeling import TokenClassificationForNER
+
+    tmp = tmp_path_factory.mktemp("onnx_tc")
+    tok = AutoTokenizer.from_pretrained(tiny_encoder_dir)
+    torch.manual_seed(1)
+    model = TokenClassificationForNER.from_encoder(str(tiny_encoder_dir), CORPUS_TYPES).eval()
+    ckpt = save_hub_folder(model, tok, tmp / "ckpt")
+    assert main(["export-onnx", str(ckpt), str(tmp / "out"), "--quantize"]) == 0
     return tmp
 
 
@@ -230,13 +262,15 @@ def test_span_differences_counts_every_span_in_one_output_only():
         span_differences([[]], [[], []])
 
 
-def test_onnx_speed_driver_end_to_end_on_a_tiny_export(exported, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize(("name", "family"), [("mrc", "mrc_multitask"), ("tc", "token_classification")])
+def test_onnx_speed_driver_end_to_end_on_a_tiny_export(name, family, request, tmp_path, monkeypatch, capsys):
     import benchmarks.onnx_speed as bench
     from tests.corpus_fixtures import write_fake_corpora
 
+    exported = request.getfixturevalue("exported" if name == "mrc" else "exported_tc")
     corpora = write_fake_corpora(tmp_path / "corpora", sizes=(4, 4, 6))
     monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
-    assert bench.main(["--model", f"mrc={exported / 'out'}", "--corpora", str(corpora), "--repeats", "1",
+    assert bench.main(["--model", f"{name}={exported / 'out'}", "--corpora", str(corpora), "--repeats", "1",
                        "--threads", "1", "--tag", "test"]) == 0
     report = json.loads((tmp_path / "results" / "onnx_speed.test.json").read_text())
     assert report["data"]["sentences"] == 6
@@ -244,6 +278,7 @@ def test_onnx_speed_driver_end_to_end_on_a_tiny_export(exported, tmp_path, monke
     rows = {r["runner"]: r for r in model["runners"]}
     assert set(rows) == {"eager", "onnx fp32", "onnx int8", "token classification (eager)", "HF pipeline (simple)"}
     assert rows["token classification (eager)"]["x_token_classification"] == 1.0
+    assert rows["onnx fp32"]["vs_eager"]["eager_spans"] > 0  # the comparison needs predicted spans
     assert rows["onnx fp32"]["vs_eager"]["differing"] == 0  # fp32 graphs give eager's spans
     assert rows["onnx fp32"]["strict_f1"] == rows["eager"]["strict_f1"]
-    assert "| mrc | mrc_multitask | onnx int8 |" in capsys.readouterr().out
+    assert model["family"] == family and f"| {name} | {family} | onnx int8 |" in capsys.readouterr().out

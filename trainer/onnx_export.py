@@ -37,7 +37,8 @@ DEFAULT_OPSET = 17
 #: fp32 graph vs eager on the check batch (absolute, on real tokens)
 FP32_TOLERANCE = 1e-3
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-OUTPUT_OF = {"sru_ner": "last_hidden_state", "mrc_multitask": "ner_logits", "layer_sliced_crf": "emissions"}
+OUTPUT_OF = {"sru_ner": "last_hidden_state", "mrc_multitask": "ner_logits", "layer_sliced_crf": "emissions",
+             "token_classification": "logits"}
 CHECK_SENTENCES = [
     ["Familial", "breast", "cancer", "is", "caused", "by", "germline", "BRCA1", "mutations", "."],
     ["Cisplatin", "nephrotoxicity"],
@@ -51,7 +52,8 @@ class EncoderGraph(nn.Module):
 
     forward(input_ids, attention_mask[, token_type_ids]) with tensors (B, T) ->
       sru_ner: encoder states (B, T, H); mrc_multitask: NER logits (B, T, C);
-      layer_sliced_crf: emissions (B, T, sum of the tasks' tag counts) of `task_keys`, side by side.
+      layer_sliced_crf: emissions (B, T, sum of the tasks' tag counts) of `task_keys`, side by side;
+      token_classification: BIO logits (B, T, C) of the linear classifier (dropout is off in eval).
     """
 
     def __init__(self, model: nn.Module, task: str | None = None, task_keys: list[str] | None = None):
@@ -71,6 +73,8 @@ class EncoderGraph(nn.Module):
         hidden = self.model.encoder(**kwargs).last_hidden_state
         if self.family == "mrc_multitask":
             return self.model.ner_head(hidden)
+        if self.family == "token_classification":
+            return self.model.classifier(self.model.dropout(hidden))
         return hidden
 
 

@@ -15,6 +15,9 @@ the family's own `predict_spans`, unchanged:
 * `mrc_multitask`: graph = encoder + NER head -> logits [B, T, C]; `model.encoder` runs it and
   `model.ner_head` becomes the identity (the MRC / auxiliary heads are training-only; their
   analysis API `extract_spans_mrc` is not available on an ONNX model).
+* `token_classification`: graph = encoder + linear classifier -> BIO logits [B, T, C];
+  `model.encoder` runs it and `model.classifier` becomes the identity (the per-corpus restricted
+  decoding is `predict_spans`'). No torch weight is left: the model's `device` is the CPU.
 * `layer_sliced_crf`: one graph per encoder pass: all tasks' emission layers on a fully shared
   encoder (emissions of every task side by side, [B, T, sum of tag counts]), or one graph per task
   when tasks own upper layers. The task-routed layers stay as empty placeholders so the model still
@@ -174,6 +177,8 @@ def attach_onnx(model: nn.Module, folder: str | Path, precision: str = "fp32", t
     if family == "mrc_multitask":
         model.ner_head = nn.Identity()
         model.extract_spans_mrc = _not_on_onnx("extract_spans_mrc (the MRC head)")
+    elif family == "token_classification":
+        model.classifier = nn.Identity()
     elif family == "layer_sliced_crf":
         for key, (start, size) in manifest["head_columns"].items():
             model.heads[key].emission = ColumnSlice(start, size)
