@@ -9,8 +9,9 @@ from transformers import AutoConfig, PretrainedConfig
 
 from .canonical import ordered_corpus_types
 from .hf_compat import NATIVE_SUB_CONFIGS, SubConfigSpec
-from .mrc_labels import MTCLS_TAGS, bio_labels
+from .mrc_labels import MTCLS_TAGS
 from .mrc_queries import QUERY_SOURCES
+from .tag_schemes import bio_labels
 from .token_logits import OwnPipelineConfigMixin
 
 ALL_HEADS = ("ner", "mrc", "mtcls", "bcls", "mcls")
