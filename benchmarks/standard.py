@@ -448,9 +448,26 @@ def _onnx_goal(model: dict) -> str:
     return f"- {model['name']} ({model['family']}): " + "; ".join(parts) + "."
 
 
+def baseline_markdown() -> list[str]:
+    rows = load_results("baseline")
+    if not rows:
+        return []
+    out = ["### Baseline check: the token-classification family (issue 16)", "",
+           "Full NCBI-disease, 3 epochs, the family's default recipe (batch 32, lr 2e-4, 10 % warm-up), "
+           "`python -m benchmarks.standard baseline`. Required before any comparison: test F1 >= 83.0 "
+           "(plain token classification on this encoder: 83.2 outside the project).", "",
+           "| run | dev F1 per epoch | test F1 | check | wall |", "|---|---|---|---|---|"]
+    for name, r in rows.items():
+        test = r["test"]["merged"].get("average")
+        curve = ", ".join(f"{c['merged_average_f1']:.2f}" for c in r["dev_curve"])
+        out.append(f"| {name} | {curve} | {_f(test)} | {'met' if test is not None and test >= 83.0 else 'not met'} "
+                   f"| {r['wall_s'] / 60:.1f} min |")
+    return out + [""]
+
+
 def report_markdown() -> str:
     """The standard-profile section of BENCHMARKS.md (from the stored results)."""
-    parts = (recipes_markdown() + mrc_heads_markdown() + train_speed_markdown() + onnx_markdown()
+    parts = (recipes_markdown() + baseline_markdown() + mrc_heads_markdown() + train_speed_markdown() + onnx_markdown()
              + learning_markdown() + sparse_markdown() + conflicts_markdown())
     return "\n".join(parts).rstrip()
 
