@@ -380,7 +380,8 @@ def mrc_heads_markdown() -> list[str]:
     if chosen:
         seeds = [rows[f"mrc_{chosen}_full_s{sd}"] for sd in (13, 14) if f"mrc_{chosen}_full_s{sd}" in rows]
         tests = [r["test"]["merged"]["average"] for r in seeds]
-        out += ["", f"By the rule: **{chosen}** ({' + '.join(MRC_HEADS[chosen])}), now the family's default. "
+        out += ["", f"By the rule: **{chosen}** ({' + '.join(MRC_HEADS[chosen])}); not yet the family's default (a "
+                "windowed-prediction seam test fails with it; see the analysis). "
                 f"Full NCBI-disease, 3 epochs, test F1 per seed: "
                 + ", ".join(f"s{13 + i} {t:.2f} (dev {r['dev']['merged']['average']:.2f}, "
                             f"{r['wall_s'] / 60:.1f} min)" for i, (t, r) in enumerate(zip(tests, seeds)))

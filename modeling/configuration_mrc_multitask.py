@@ -15,9 +15,9 @@ from .tag_schemes import bio_labels
 from .token_logits import OwnPipelineConfigMixin
 
 ALL_HEADS = ("ner", "mrc", "mtcls", "bcls", "mcls")
-#: the default head set: NER + MRC (paper 001), chosen on NCBI-disease dev at 10 % and 100 % of the
-#: train split against NER + multi-granularity and NER alone (BENCHMARKS.md, `mrc_heads`)
-DEFAULT_HEADS = ("ner", "mrc")
+#: the head set chosen on NCBI-disease dev at 10 % and 100 % of the train split (BENCHMARKS.md,
+#: `mrc_heads`); not yet the default: with it, a windowed-prediction seam test fails (issue 14 note)
+DEV_CHOSEN_HEADS = ("ner", "mrc")
 POOLINGS = ("max", "mean", "cls")
 MRC_INPUT_MODES = ("separate", "shared")
 NER_LOSS_SCOPES = ("corpus", "all")
@@ -50,8 +50,8 @@ class MrcMultiTaskConfig(OwnPipelineConfigMixin, PretrainedConfig):
         entity_types: ordered type list (default: the types of `corpus_types` in order). The NER labels
             are `O, B-t1, I-t1, B-t2, ...` (also stored as `id2label`).
         enabled_heads: subset of `("ner", "mrc", "mtcls", "bcls", "mcls")`; "ner" is always on.
-            Paper [MRC] = ner+mrc (default, chosen on dev; BENCHMARKS.md), paper [MG] =
-            ner+mtcls+bcls+mcls; all five together is experimental.
+            Paper [MRC] = ner+mrc (chosen on dev, `DEV_CHOSEN_HEADS`; BENCHMARKS.md), paper [MG] =
+            ner+mtcls+bcls+mcls; all five (still the default) is experimental.
         loss_weights: `{head: weight}`; default `default_loss_weights(enabled_heads)`.
         mtcls_scheme: "4tag" (O/B-Single/B-Multi/I-Multi, default) or "3class" (O/Single/Multi).
         sentence_pooling: "max" (default), "mean" or "cls" (head-owned tanh projection of the summary
@@ -105,7 +105,7 @@ class MrcMultiTaskConfig(OwnPipelineConfigMixin, PretrainedConfig):
         corpus_types: dict[str, list[str]] | None = None,
         corpus_order: list[str] | None = None,
         entity_types: list[str] | None = None,
-        enabled_heads: list[str] | tuple[str, ...] = DEFAULT_HEADS,
+        enabled_heads: list[str] | tuple[str, ...] = ALL_HEADS,
         loss_weights: dict[str, float] | None = None,
         mtcls_scheme: str = "4tag",
         sentence_pooling: str = "max",

@@ -203,8 +203,8 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
 
     #: Training recipes, read by `biomtl train` (`recipe: default | paper`; trainer/config.py lays the
     #: chosen one under the user's config). "default" keeps the settings every family shared before
-    #: recipes existed; the default head set (NER + MRC, the papers' weights and loss) was chosen
-    #: on dev (BENCHMARKS.md, `mrc_heads`); "paper" is the papers' setting (spec §8: batch 32, lr 1e-5, weight decay 0.01,
+    #: recipes existed; NER + MRC (the papers' weights and loss) won on dev (BENCHMARKS.md,
+    #: `mrc_heads`) and becomes the default once a seam defect it exposes is fixed; "paper" is the papers' setting (spec §8: batch 32, lr 1e-5, weight decay 0.01,
     #: 10 % warm-up then linear decay, 100 epochs).
     training_recipes = {
         "default": {
