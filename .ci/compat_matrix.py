@@ -63,15 +63,9 @@ TEXTS = [
     "No entity here.\n\nbreast cancer , asthma and renal failure after cisplatin .",
 ]
 
-_BLOCK_BIOMTL = '''
-import importlib.abc, sys
-class _NoBiomtl(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name == "biomtl" or name.startswith("biomtl."):
-            raise ModuleNotFoundError(f"No module named {name!r} (blocked: remote-code matrix)")
-        return None
-sys.meta_path.insert(0, _NoBiomtl())
-'''
+# the same import blocker as the fresh-environment tests (one definition, tests/fresh_env.py)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from fresh_env import _BLOCK_BIOMTL  # noqa: E402
 
 _LOAD_AND_PREDICT = '''
 import json, sys, warnings

@@ -150,20 +150,25 @@ def test_export_round_trip_matches_eager(case, encoder, tiny_encoder_dir, reques
             assert 0 <= s["start"] < s["end"] <= len(words) and 0.0 <= s["score"] <= 1.0
 
 
+def _export(model_cls, tiny_encoder_dir, tmp, *variants):
+    """Save a seeded tiny checkpoint of `model_cls` and export it once per `(folder, extra args)`."""
+    tok = AutoTokenizer.from_pretrained(tiny_encoder_dir)
+    torch.manual_seed(1)
+    model = model_cls.from_encoder(str(tiny_encoder_dir), CORPUS_TYPES).eval()
+    ckpt = save_hub_folder(model, tok, tmp / "ckpt")
+    for folder, extra in variants:
+        assert main(["export-onnx", str(ckpt), str(tmp / folder), *extra]) == 0
+    return tmp
+
+
 @pytest.fixture(scope="module")
 def exported(tiny_encoder_dir, tmp_path_factory):
     """A tiny MRC checkpoint (predicts many spans at random init) exported with `biomtl export-onnx`,
     once with and once without int8 graphs."""
     from biomtl.modeling import MrcMultiTaskForNER
 
-    tmp = tmp_path_factory.mktemp("onnx_cli")
-    tok = AutoTokenizer.from_pretrained(tiny_encoder_dir)
-    torch.manual_seed(1)
-    model = MrcMultiTaskForNER.from_encoder(str(tiny_encoder_dir), CORPUS_TYPES).eval()
-    ckpt = save_hub_folder(model, tok, tmp / "ckpt")
-    assert main(["export-onnx", str(ckpt), str(tmp / "out"), "--quantize"]) == 0
-    assert main(["export-onnx", str(ckpt), str(tmp / "out_fp32")]) == 0
-    return tmp
+    return _export(MrcMultiTaskForNER, tiny_encoder_dir, tmp_path_factory.mktemp("onnx_cli"),
+                   ("out", ["--quantize"]), ("out_fp32", []))
 
 
 @pytest.fixture(scope="module")
@@ -171,13 +176,8 @@ def exported_tc(tiny_encoder_dir, tmp_path_factory):
     """A tiny token-classification checkpoint exported with int8 graphs."""
     from biomtl.modeling import TokenClassificationForNER
 
-    tmp = tmp_path_factory.mktemp("onnx_tc")
-    tok = AutoTokenizer.from_pretrained(tiny_encoder_dir)
-    torch.manual_seed(1)
-    model = TokenClassificationForNER.from_encoder(str(tiny_encoder_dir), CORPUS_TYPES).eval()
-    ckpt = save_hub_folder(model, tok, tmp / "ckpt")
-    assert main(["export-onnx", str(ckpt), str(tmp / "out"), "--quantize"]) == 0
-    return tmp
+    return _export(TokenClassificationForNER, tiny_encoder_dir, tmp_path_factory.mktemp("onnx_tc"),
+                   ("out", ["--quantize"]))
 
 
 def _entities(path):
