@@ -83,6 +83,10 @@ class MrcMultiTaskConfig(OwnPipelineConfigMixin, PretrainedConfig):
             which makes the auxiliary heads about one sentence length (~25x) heavier.
         mrc_max_queries_per_sentence: cap of MRC examples per sentence (positives kept, negatives
             sampled); None keeps every type of the sentence's corpus.
+        mrc_sentence_fraction: the share of a batch's sentences (drawn anew each batch, at least one)
+            that get MRC examples in the separate mode; 1.0 = every sentence (the papers). The MRC
+            pass is a second encoder pass over a longer input, so this sets most of the family's
+            training cost (BENCHMARKS.md measures it).
         query_source: "guideline" (default), "definition", "dictionary", "none" or "random";
             `query_source_overrides` = `{type: source}` per-type overrides.
         mrc_queries: `{type: {type_phrase, definition, guideline, dictionary_template}}` (filled by
@@ -119,6 +123,7 @@ class MrcMultiTaskConfig(OwnPipelineConfigMixin, PretrainedConfig):
         mrc_match_loss_mode: str = "sparse",
         token_loss_reduction: str = "sentence_sum",
         mrc_max_queries_per_sentence: int | None = None,
+        mrc_sentence_fraction: float = 1.0,
         query_source: str = "guideline",
         query_source_overrides: dict[str, str] | None = None,
         mrc_queries: dict[str, dict[str, str]] | None = None,
@@ -183,6 +188,9 @@ class MrcMultiTaskConfig(OwnPipelineConfigMixin, PretrainedConfig):
         self.mrc_match_loss_mode = mrc_match_loss_mode
         self.token_loss_reduction = token_loss_reduction
         self.mrc_max_queries_per_sentence = mrc_max_queries_per_sentence
+        if not 0.0 < float(mrc_sentence_fraction) <= 1.0:
+            raise ValueError(f"mrc_sentence_fraction must be in (0, 1], got {mrc_sentence_fraction}")
+        self.mrc_sentence_fraction = float(mrc_sentence_fraction)
         self.query_source = query_source
         self.query_source_overrides = dict(query_source_overrides or {})
         self.mrc_queries = {t: dict(v) for t, v in (mrc_queries or {}).items()}

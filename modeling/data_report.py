@@ -35,6 +35,8 @@ COLLATE_COUNTS: dict[str, str] = {
 PREDICT_COUNTS: dict[str, str] = {
     "windowed_sentences": "sentences longer than the sub-word budget, predicted over overlapping windows",
     "overlong_words": "words with more sub-words than the whole budget, encoded as the unknown token",
+    "seam_cut_spans": "spans ending at a window's edge that the next window did not confirm (a mention longer than "
+                      "the window overlap may have been cut there)",
     "sentences_hit_step_cap": "sentences whose decoder reached its step cap (later mentions may be missing)",
 }
 #: collate counts of gold mentions the model never learnt from

@@ -456,7 +456,7 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
         if with_mrc and not shared:
             feats = []
             mrc_budget = self._passage_budget(tokenizer, with_query=True)
-            for corpus, words, spans, key in self._mrc_passages(rows, tokenizer, mrc_budget, found):
+            for corpus, words, spans, key in self._mrc_passages(self._mrc_rows(rows), tokenizer, mrc_budget, found):
                 types = cfg.corpus_types[corpus]
                 positive = {t for _, _, t in spans}
                 for t in select_query_types(types, positive, cfg.mrc_max_queries_per_sentence, self._query_rng):
@@ -470,6 +470,15 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
             for name, n in counter.items():
                 self.collate_stats.record(name, key, n)
         return batch
+
+    def _mrc_rows(self, rows: list[tuple]) -> list[tuple]:
+        """The rows that get MRC examples: all, or `round(mrc_sentence_fraction * len(rows))` of them
+        (at least one) drawn with the family's own random state (saved with the training state)."""
+        frac = self.config.mrc_sentence_fraction
+        if frac >= 1.0:
+            return rows
+        k = max(1, round(frac * len(rows)))
+        return [rows[i] for i in sorted(self._query_rng.sample(range(len(rows)), k))]
 
     def _mrc_passages(self, rows: list[tuple], tokenizer, budget: int, found: dict[str, Counter]) -> list[tuple]:
         """The NER rows cut further to fit the MRC inputs next to their query (`budget` sub-words):

@@ -273,23 +273,65 @@ def window_cores(windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return cores
 
 
-def stitch_window_spans(windows: list[tuple[int, int]], window_spans: list[list[dict]]) -> list[dict]:
+def _inside(span: tuple[int, int], cut: int) -> bool:
+    return span[0] < cut < span[1]
+
+
+def seam_cuts(windows: list[tuple[int, int]], window_spans: list[list[dict]]) -> list[int]:
+    """Where each seam between consecutive windows falls, given what the windows predicted.
+
+    The seam between windows i and i+1 is a word c strictly inside their overlap (both windows see
+    words c - 1 and c, so neither decoded c's tag at its own edge) that no span of either window
+    straddles; of those, the one nearest the middle of the overlap (most context on both sides).
+    Window i then owns the words before c and window i+1 the words from c on, and a mention that
+    crosses the middle of the overlap is taken whole from window i instead of cut at its edge. When
+    no such word exists (an overlap of 0, or a mention longer than the overlap) the seam is the middle
+    of the overlap, as in `window_cores`.
+
+    Returns one cut per seam (`len(windows) - 1` of them), non-decreasing.
+    """
+    cuts: list[int] = []
+    for i in range(len(windows) - 1):
+        prev = cuts[-1] if cuts else 0
+        lo = max(windows[i + 1][0] + 1, prev)
+        hi = windows[i][1]  # exclusive
+        mid = (windows[i + 1][0] + windows[i][1]) // 2
+        spans = [(sp["start"] + ws, sp["end"] + ws) for ws, part in ((windows[i][0], window_spans[i]),
+                                                                       (windows[i + 1][0], window_spans[i + 1]))
+                 for sp in part]
+        clean = [c for c in range(lo, hi) if not any(_inside(sp, c) for sp in spans)]
+        cut = min(clean, key=lambda c: (abs(c - mid), c)) if clean else max(mid, prev)
+        cuts.append(cut)
+    return cuts
+
+
+def stitch_window_spans(windows: list[tuple[int, int]], window_spans: list[list[dict]],
+                        stats: Counter | None = None) -> list[dict]:
     """Merge per-window span predictions (window-relative word indices) into sentence spans.
 
-    A span is kept from the window whose core contains its start; identical (start, end, label)
-    spans coming from two windows are kept once (highest score).
+    Label by label (spans of different labels, e.g. of two corpora, may overlap), each window owns the
+    words between that label's seams (`seam_cuts`) and a span is kept from the window that owns its
+    start; identical (start, end, label) spans coming from two windows are kept once (highest score).
+    A kept span that ends at its window's right edge, where the next window does not predict the same
+    span, may have been cut by the window: it is counted in `stats["seam_cut_spans"]`.
     """
-    cores = window_cores(windows)
+    labels = sorted({sp["label"] for spans in window_spans for sp in spans})
     best: dict[tuple[int, int, str], dict] = {}
-    for (ws, _we), (cs, ce), spans in zip(windows, cores, window_spans):
-        for sp in spans:
-            start, end = sp["start"] + ws, sp["end"] + ws
-            if not cs <= start < ce:
-                continue
-            key = (start, end, sp["label"])
-            item = dict(sp, start=start, end=end)
-            if key not in best or item.get("score", 0.0) > best[key].get("score", 0.0):
-                best[key] = item
+    for label in labels:
+        mine = [[sp for sp in spans if sp["label"] == label] for spans in window_spans]
+        bounds = [0, *seam_cuts(windows, mine), windows[-1][1]]
+        seen = [{(sp["start"] + ws, sp["end"] + ws) for sp in spans} for (ws, _we), spans in zip(windows, mine)]
+        for w, ((ws, we), spans) in enumerate(zip(windows, mine)):
+            for sp in spans:
+                start, end = sp["start"] + ws, sp["end"] + ws
+                if not bounds[w] <= start < bounds[w + 1]:
+                    continue
+                if stats is not None and end == we and w + 1 < len(windows) and (start, end) not in seen[w + 1]:
+                    stats["seam_cut_spans"] += 1
+                key = (start, end, label)
+                item = dict(sp, start=start, end=end)
+                if key not in best or item.get("score", 0.0) > best[key].get("score", 0.0):
+                    best[key] = item
     return sorted(best.values(), key=lambda d: (d["start"], -d["end"], d["label"]))
 
 
@@ -347,6 +389,6 @@ def predict_in_windows(
     for i in range(len(sentences)):
         if i in windows_of:
             n = len(windows_of[i])
-            results[i] = stitch_window_spans(windows_of[i], found[k:k + n])
+            results[i] = stitch_window_spans(windows_of[i], found[k:k + n], stats)
             k += n
     return results

@@ -136,3 +136,31 @@ def test_mrc_loss_is_start_plus_end_unless_the_match_head_is_on(tiny_encoder_dir
                                             mrc_use_match_head=True).eval()
     out = match(**match.collate(rows, tok))
     assert torch.allclose(out.mrc_loss, out.mrc_start_loss + out.mrc_end_loss + out.mrc_match_loss)
+
+
+def test_mrc_sentence_fraction_builds_mrc_examples_for_that_share_of_each_batch(tiny_encoder_dir, tok):
+    from biomtl.modeling.modeling_mrc_multitask import MrcMultiTaskForNER
+
+    types = {"NCBI-disease": ["NCBI-disease/Disease"]}
+    rows = [{"corpus": "NCBI-disease", "id": str(i), "tokens": f"case {i} of renal failure".split(),
+             "spans": [{"start": 3, "end": 5, "label": "Disease"}]} for i in range(10)]
+    with pytest.raises(ValueError, match="mrc_sentence_fraction"):
+        MrcMultiTaskForNER.from_encoder(str(tiny_encoder_dir), types, mrc_sentence_fraction=0.0)
+    model = MrcMultiTaskForNER.from_encoder(str(tiny_encoder_dir), types, enabled_heads=["ner", "mrc"],
+                                            mrc_sentence_fraction=0.3)
+    chosen = []
+    for _ in range(4):
+        batch = model.collate(rows, tok)
+        assert batch["input_ids"].shape[0] == 10 and batch["mrc_input_ids"].shape[0] == 3
+        ids = batch["mrc_input_ids"].tolist()
+        chosen.append(frozenset(i for i, r in enumerate(rows)
+                                if any(tok.convert_tokens_to_ids(str(i)) in row for row in ids)))
+    assert len(set(chosen)) > 1                       # drawn anew for each batch
+    assert model.collate_stats["mrc_examples"] == len(set().union(*chosen))
+    one = model.collate(rows[:1], tok)                # at least one sentence of any batch
+    assert one["mrc_input_ids"].shape[0] == 1
+    # the draws come from the family's saved random state: a restored state repeats them
+    state = model.training_state()
+    first = model.collate(rows, tok)["mrc_input_ids"]
+    model.load_training_state(state)
+    assert torch.equal(model.collate(rows, tok)["mrc_input_ids"], first)
