@@ -128,6 +128,11 @@ def recipes_runs() -> dict[str, dict]:
     # the layer-sliced candidate with SRU-NER's short warm-up (0.1 epochs), other settings generic
     runs["lscrf_warm01_s13"] = base_config(["ncbi_disease"], "layer_sliced_crf", 13, epochs=3, optim={
         "encoder_warmup_epochs": 0.1, "head_warmup_epochs": 0.1})
+    # the layer-sliced candidate with transitions the tag scheme forbids (O -> I-x, ...) masked out of
+    # the CRF, so Viterbi can only return well-formed IOBES sequences; other settings the default recipe
+    for seed in (13, 14):
+        runs[f"lscrf_constrained_s{seed}"] = base_config(["ncbi_disease"], "layer_sliced_crf", seed, epochs=3, model={
+            "family": "layer_sliced_crf", "overrides": {"crf_reduction": "mean", "constrain_transitions": True}})
     disease = ["ncbi_disease", "bc5cdr_disease"]
     # MTL-LS (1 epoch MTL-XC, then 1 epoch MTL-LS at r = 0.5) against MTL-XC for the same 2 epochs
     # (= the same steps): the recipe's phases, shortened to fit this machine's time
