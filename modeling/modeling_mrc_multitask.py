@@ -686,11 +686,6 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
         digest = hashlib.sha256((" ".join(words) + "\x00" + entity_type).encode()).hexdigest()
         return random.Random(f"{self.config.query_seed}:{digest}")
 
-    def _device(self) -> torch.device:
-        """The device of the weights (CPU when none is left, e.g. the NER-only model on ONNX Runtime)."""
-        first = next(self.parameters(), None)
-        return first.device if first is not None else torch.device("cpu")
-
     def predict_spans(self, sentences: list[list[str]], tokenizer, batch_size: int = 32) -> list[list[dict]]:
         """NER-head predictions: per sentence `[{"start", "end", "label", "score"}]` sorted by
         (start, -end, label); `score` = mean probability of the predicted tags over the span's words.
@@ -717,7 +712,7 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
                                       predict_batch, self.predict_stats)
 
     def _predict_batch(self, batch_words: list[list[str]], tokenizer, shared: bool) -> list[list[dict]]:
-        device = self._device()
+        device = self.device
         if shared:
             t = self.config.entity_types[0]
             feats = []
@@ -764,7 +759,7 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
                 raise ValueError(f"types: {t!r} is not one of {self.config.entity_types}")
         use_match = self.config.mrc_use_match_head
         total = self._input_budget(tokenizer)
-        device = self._device()
+        device = self.device
         per_sentence: list[dict[str, list[dict]]] = [{t: [] for t in types} for _ in sentences]
 
         def predict_batch(pieces: list[list[str]], t: str, source: str) -> list[list[dict]]:
