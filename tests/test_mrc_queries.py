@@ -102,7 +102,8 @@ def test_model_query_sources(tiny_encoder_dir):
     drawn = {model.query_text(t, "random", rng=random.Random(i)) for i in range(40)}
     assert drawn == texts
     with pytest.raises(ValueError, match="query_source='none'"):
-        MrcMultiTaskForNER.from_encoder(tiny_encoder_dir, {"A": ["A/x", "A/y"]}, query_source="none")
+        MrcMultiTaskForNER.from_encoder(tiny_encoder_dir, {"A": ["A/x", "A/y"]}, query_source="none",
+                                        enabled_heads=["ner", "mrc"])
 
 
 def test_collate_uses_the_selected_source(tiny_encoder_dir):

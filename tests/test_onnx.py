@@ -79,8 +79,8 @@ def build(case: str, encoder_dir, tok):
         model = SruNerForTokenActions.from_encoder(str(encoder_dir), CORPUS_TYPES, half_context=8)
         _overfit_sru(model, tok)
         return model
-    if case == "mrc":
-        return MrcMultiTaskForNER.from_encoder(str(encoder_dir), CORPUS_TYPES)
+    if case == "mrc":  # auxiliary heads stay torch modules beside the graphs
+        return MrcMultiTaskForNER.from_encoder(str(encoder_dir), CORPUS_TYPES, enabled_heads=list(ALL_MRC_HEADS))
     if case == "mrc_ner_only":  # no torch parameter is left once the graphs are swapped in
         return MrcMultiTaskForNER.from_encoder(str(encoder_dir), CORPUS_TYPES, enabled_heads=["ner"])
     if case == "tc":  # per-corpus restricted decoding of the graph's logits
@@ -94,6 +94,7 @@ def _key(spans):
     return [[(s["start"], s["end"], s["label"]) for s in p] for p in spans]
 
 
+ALL_MRC_HEADS = ("ner", "mrc", "mtcls", "bcls", "mcls")
 CASES = [("sru", "bert"), ("mrc", "bert"), ("mrc_ner_only", "bert"), ("tc", "bert"), ("crf_shared", "bert"),
          ("crf_routed", "bert"), ("crf_routed", "xlnet")]
 
