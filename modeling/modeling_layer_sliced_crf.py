@@ -189,7 +189,7 @@ class LayerSlicedXLNetCRF(LayerwiseDecayMixin, TaskSurgeryMixin, NerFamilyMixin,
                   "optim": {"encoder_lr": 3e-5, "head_lr": 3e-5, "encoder_weight_decay": 0.0, "head_weight_decay": 0.0,
                             "encoder_warmup_epochs": 0.0, "head_warmup_epochs": 0.0, "schedule": "linear",
                             "layerwise_lr_decay": 0.9, "betas": [0.9, 0.999], "eps": 1e-6, "max_grad_norm": 1.0},
-                  "model": {"overrides": {"crf_reduction": "mean"}}},
+                  "model": {"overrides": {"crf_reduction": "mean", "constrain_transitions": False}}},
     }
 
     def __init__(self, config: LayerSlicedCRFConfig):
