@@ -175,10 +175,13 @@ def allowed_transitions(tags: list[str], scheme: str) -> tuple[torch.Tensor, tor
             return cur[0] in ("O", "B", "S")
         return cur[0] in ("I", "E") and cur[1] == prev[1]
 
-    trans = torch.tensor([[may_follow(parts[i], parts[j]) for j in range(n)] for i in range(n)], dtype=torch.bool)
-    start = torch.tensor([may_follow(None, p) for p in parts], dtype=torch.bool)
+    # on the CPU whatever the default device: `from_pretrained` builds models under the meta device,
+    # where a tensor made here would hold no data for the CRF to read
+    cpu = {"dtype": torch.bool, "device": "cpu"}
+    trans = torch.tensor([[may_follow(parts[i], parts[j]) for j in range(n)] for i in range(n)], **cpu)
+    start = torch.tensor([may_follow(None, p) for p in parts], **cpu)
     if scheme == "BIO":
-        end = torch.ones(n, dtype=torch.bool)
+        end = torch.ones(n, **cpu)
     else:
-        end = torch.tensor([p[0] in ("O", "E", "S", X_TAG) for p in parts], dtype=torch.bool)
+        end = torch.tensor([p[0] in ("O", "E", "S", X_TAG) for p in parts], **cpu)
     return trans, start, end
