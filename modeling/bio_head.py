@@ -62,14 +62,51 @@ def restricted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, corpus_
     return token_cross_entropy(logits, labels, reduction)
 
 
-def decode_word_logits(word_logits: torch.Tensor, labels: Sequence[str], masks: torch.Tensor) -> list[dict]:
+def bio_viterbi(log_probs: torch.Tensor, labels: Sequence[str]) -> list[int]:
+    """The best well-formed BIO tag sequence of one sentence: `log_probs [W, C]` (-inf = not allowed)
+    -> label ids maximising the summed log-probabilities, where `I-t` may only follow `B-t` or `I-t`
+    (never open a sentence). Exact dynamic programming over the C labels (O(W C^2))."""
+    n_words, n = log_probs.shape
+    legal = torch.ones(n, n, dtype=torch.bool)
+    opens = torch.ones(n, dtype=torch.bool)
+    for j, lab in enumerate(labels):
+        if lab.startswith("I-"):
+            opens[j] = False
+            legal[:, j] = torch.tensor([p in (f"B-{lab[2:]}", lab) for p in labels], dtype=torch.bool)
+    lp = log_probs.detach().double().cpu()
+    neg = torch.tensor(float("-inf"), dtype=torch.float64)
+    score = torch.where(opens, lp[0], neg)
+    back = []
+    for w in range(1, n_words):
+        cand = torch.where(legal, score[:, None], neg)          # [prev, cur]
+        best, arg = cand.max(0)
+        score = best + lp[w]
+        back.append(arg)
+    path = [int(score.argmax())]
+    for arg in reversed(back):
+        path.append(int(arg[path[-1]]))
+    return path[::-1]
+
+
+def decode_word_logits(word_logits: torch.Tensor, labels: Sequence[str], masks: torch.Tensor,
+                       viterbi: bool = False) -> list[dict]:
     """One sentence's `[W, C]` word logits -> spans `{"start", "end", "label", "score"}` sorted by
-    (start, -end, label), decoded once per row of `masks [K, C]` (restricted softmax + argmax) and
-    merged; `score` is the mean probability of the predicted tags over the span's words."""
+    (start, -end, label), decoded once per row of `masks [K, C]` (restricted softmax) and merged;
+    `score` is the mean probability of the chosen tags over the span's words.
+
+    Per word, the most probable tag (`viterbi=False`; an `I-t` after `O` then opens a span), or the
+    most probable well-formed sequence (`viterbi=True`, `bio_viterbi`: no stray `I-t`).
+    """
     spans = []
+    if word_logits.shape[0] == 0:
+        return spans
     for allowed in masks:
         probs = word_logits.masked_fill(~allowed, float("-inf")).softmax(-1)
-        best, ids = probs.max(-1)
+        if viterbi:
+            ids = torch.tensor(bio_viterbi(probs.log(), labels), dtype=torch.long)
+            best = probs.gather(1, ids[:, None]).squeeze(1)
+        else:
+            best, ids = probs.max(-1)
         tags = [labels[i] for i in ids.tolist()]
         spans += [{"start": s, "end": e, "label": t, "score": float(best[s:e].mean())}
                   for s, e, t in tags_to_spans(tags, "BIO")]

@@ -10,7 +10,7 @@ from transformers import AutoConfig, PretrainedConfig
 
 from .canonical import ordered_corpus_types
 from .hf_compat import FieldConfig, SubConfigSpec
-from .tag_schemes import bio_labels
+from .tag_schemes import BIO_DECODINGS, bio_labels
 from .token_logits import OwnPipelineConfigMixin
 
 LOSS_SCOPES = ("corpus", "all")
@@ -34,6 +34,9 @@ class TokenClassificationConfig(OwnPipelineConfigMixin, FieldConfig):
         decoding: "per_corpus" (default): `predict_spans` decodes each corpus's labels with that corpus's
             restricted softmax and merges the spans (which may overlap across corpora); "joint": one
             argmax over all labels (flat output). Identical with one corpus.
+        bio_decoding: "argmax" (default; plain token classification: each word's most probable tag,
+            an `I-t` after `O` opens a span) or "viterbi" (the most probable well-formed BIO sequence,
+            `bio_head.bio_viterbi`).
         classifier_dropout: dropout on the encoder states before the classifier.
         initializer_range: std of the classifier's initial weights.
         max_seq_length: sub-words per sequence, special tokens included (capped by the tokenizer and
@@ -51,6 +54,7 @@ class TokenClassificationConfig(OwnPipelineConfigMixin, FieldConfig):
     prefix_separator: str = "/"
     loss_scope: str = "corpus"
     decoding: str = "per_corpus"
+    bio_decoding: str = "argmax"
     classifier_dropout: float = 0.1
     initializer_range: float = 0.02
     max_seq_length: int = 512
@@ -64,7 +68,8 @@ class TokenClassificationConfig(OwnPipelineConfigMixin, FieldConfig):
         self.label2id = {label: i for i, label in enumerate(labels)}
         super().__post_init__(**kwargs)
         for name, value, allowed in (("loss_scope", self.loss_scope, LOSS_SCOPES),
-                                     ("decoding", self.decoding, DECODINGS)):
+                                     ("decoding", self.decoding, DECODINGS),
+                                     ("bio_decoding", self.bio_decoding, BIO_DECODINGS)):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
         if int(self.max_seq_length) < 4:

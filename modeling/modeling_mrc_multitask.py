@@ -216,6 +216,7 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
             "optim": {"encoder_lr": 1e-5, "head_lr": 1e-5, "encoder_weight_decay": 0.01, "head_weight_decay": 0.01,
                       "encoder_warmup_epochs": 10.0, "head_warmup_epochs": 10.0, "schedule": "linear",
                       "betas": [0.9, 0.999], "eps": 1e-8, "max_grad_norm": 1.0},
+            "model": {"overrides": {"bio_decoding": "argmax"}},
         },
     }
 
@@ -734,7 +735,9 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
             masks = self.corpus_mask  # one restricted softmax per corpus, as in training
         else:
             masks = torch.ones(1, logits.shape[-1], dtype=torch.bool)
-        return [decode_word_logits(logits[b, torch.tensor(pos, dtype=torch.long)], self.config.ner_labels, masks)
+        viterbi = self.config.bio_decoding == "viterbi"
+        return [decode_word_logits(logits[b, torch.tensor(pos, dtype=torch.long)], self.config.ner_labels, masks,
+                                   viterbi)
                 for b, pos in enumerate(firsts)]
 
     def extract_spans_mrc(self, sentences: list[list[str]], tokenizer, types: list[str] | None = None,

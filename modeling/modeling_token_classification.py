@@ -198,7 +198,8 @@ class TokenClassificationForNER(NerFamilyMixin, PreTrainedModel):
         def predict_batch(words_batch: list[list[str]], _sentence_ids: list[int]) -> list[list[dict]]:
             enc = encode_words(tokenizer, words_batch, limit)
             logits = self(**{k: v.to(self.device) for k, v in enc.inputs.items()}).logits.float().cpu()
-            return [decode_word_logits(logits[b, enc.first_subword[b, : enc.num_words[b]]], labels, masks)
+            return [decode_word_logits(logits[b, enc.first_subword[b, : enc.num_words[b]]], labels, masks,
+                                       self.config.bio_decoding == "viterbi")
                     for b in range(len(words_batch))]
 
         with self.inference():

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from seqeval.metrics.sequence_labeling import get_entities
 
 from biomtl.modeling import TokenClassificationForNER
@@ -106,3 +108,30 @@ def test_long_sentences_are_split_for_training_and_windowed_for_prediction(tiny_
     (spans_pred,) = model.predict_spans([words], tok)
     assert model.predict_stats["windowed_sentences"] == 1
     assert all(0 <= s["start"] < s["end"] <= len(words) for s in spans_pred)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 5), st.integers(0, 2**31 - 1))
+def test_bio_viterbi_is_the_best_well_formed_sequence(n_words, seed):
+    """Oracle: brute force over every tag sequence, keeping the well-formed ones (no `I-t` unless
+    after `B-t` / `I-t`), including labels a corpus mask forbids (-inf)."""
+    import itertools
+
+    from biomtl.modeling.bio_head import bio_viterbi
+
+    labels = ["O", "B-A", "I-A", "B-B", "I-B"]
+    g = torch.Generator().manual_seed(seed)
+    lp = torch.randn(n_words, len(labels), generator=g, dtype=torch.float64).log_softmax(-1)
+    if seed % 3 == 0:
+        lp[:, 3:] = float("-inf")                  # a corpus without type B
+
+    def legal(seq):
+        return all(not labels[t].startswith("I-") or (i > 0 and labels[seq[i - 1]][2:] == labels[t][2:])
+                   for i, t in enumerate(seq))
+
+    best = max((seq for seq in itertools.product(range(len(labels)), repeat=n_words) if legal(seq)),
+               key=lambda seq: float(sum(lp[i, t] for i, t in enumerate(seq))))
+    got = bio_viterbi(lp, labels)
+    assert legal(got)
+    assert float(sum(lp[i, t] for i, t in enumerate(got))) == pytest.approx(
+        float(sum(lp[i, t] for i, t in enumerate(best))))
