@@ -14,11 +14,12 @@ softmax and merges the spans (`decode_word_logits`), which may then overlap acro
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
 
-from .tag_schemes import tags_to_spans
+from .tag_schemes import allowed_transitions, tags_to_spans
 
 IGNORE_INDEX = -100
 
@@ -62,24 +63,25 @@ def restricted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, corpus_
     return token_cross_entropy(logits, labels, reduction)
 
 
+@lru_cache(maxsize=32)
+def _bio_moves(labels: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(legal [C, C], opens [C])` of a BIO label list (`tag_schemes.allowed_transitions`), built once
+    per label list rather than once per sentence."""
+    trans, start, _end = allowed_transitions(list(labels), "BIO")
+    return trans, start
+
+
 def bio_viterbi(log_probs: torch.Tensor, labels: Sequence[str]) -> list[int]:
     """The best well-formed BIO tag sequence of one sentence: `log_probs [W, C]` (-inf = not allowed)
     -> label ids maximising the summed log-probabilities, where `I-t` may only follow `B-t` or `I-t`
     (never open a sentence). Exact dynamic programming over the C labels (O(W C^2))."""
-    n_words, n = log_probs.shape
-    legal = torch.ones(n, n, dtype=torch.bool)
-    opens = torch.ones(n, dtype=torch.bool)
-    for j, lab in enumerate(labels):
-        if lab.startswith("I-"):
-            opens[j] = False
-            legal[:, j] = torch.tensor([p in (f"B-{lab[2:]}", lab) for p in labels], dtype=torch.bool)
+    legal, opens = _bio_moves(tuple(labels))
     lp = log_probs.detach().double().cpu()
     neg = torch.tensor(float("-inf"), dtype=torch.float64)
     score = torch.where(opens, lp[0], neg)
     back = []
-    for w in range(1, n_words):
-        cand = torch.where(legal, score[:, None], neg)          # [prev, cur]
-        best, arg = cand.max(0)
+    for w in range(1, lp.shape[0]):
+        best, arg = torch.where(legal, score[:, None], neg).max(0)  # over the previous tag
         score = best + lp[w]
         back.append(arg)
     path = [int(score.argmax())]

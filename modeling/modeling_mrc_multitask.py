@@ -203,9 +203,9 @@ class MrcMultiTaskForNER(MrcMultiTaskPreTrainedModel):
 
     #: Training recipes, read by `biomtl train` (`recipe: default | paper`; trainer/config.py lays the
     #: chosen one under the user's config). "default" keeps the settings every family shared before
-    #: recipes existed; NER + MRC (the papers' weights and loss) won on dev (BENCHMARKS.md,
-    #: `mrc_heads`) and becomes the default once a seam defect it exposes is fixed; "paper" is the papers' setting (spec §8: batch 32, lr 1e-5, weight decay 0.01,
-    #: 10 % warm-up then linear decay, 100 epochs).
+    #: recipes existed (the default heads and decoding are config defaults, chosen on dev:
+    #: BENCHMARKS.md, `mrc_heads`); "paper" is the papers' setting (spec §8: batch 32, lr 1e-5,
+    #: weight decay 0.01, 10 % warm-up then linear decay, 100 epochs, argmax decoding).
     training_recipes = {
         "default": {
             "epochs": 3, "batch_size": 16, "sampling": "inverse", "early_stopping_patience": 1,

@@ -30,6 +30,7 @@ Span = tuple[int, int, str]
 #: how a BIO head's per-word tag distributions become spans (bio_head.decode_word_logits)
 BIO_DECODINGS = ("argmax", "viterbi")
 
+
 def check_scheme(scheme: str) -> str:
     """Validate a tag-scheme name (case-insensitive; "IOB2" means "BIO"); returns the canonical spelling."""
     canon = str(scheme).upper()
