@@ -241,7 +241,35 @@ def baseline_runs() -> dict[str, dict]:
     return runs
 
 
+#: experiment 1's corpora (registry names) and their display names in result JSONs
+EXP1_CORPORA = {"ncbi_disease": "NCBI-disease", "bc5cdr": "BC5CDR", "bc2gm": "BC2GM", "linnaeus": "Linnaeus"}
+#: experiment 1's families: the method and the plain token-classification reference
+EXP1_FAMILIES = {"sru": "sru_ner", "tc": "token_classification"}
+
+
+def exp1_runs() -> dict[str, dict]:
+    """Issue 16, experiment 1: multi-task (one model on all four corpora) against single-task (one
+    model per corpus) for SRU-NER and token classification; full train splits, full dev sets for
+    selection, full test sets, 3 epochs (the family's recipe, dev early stopping with patience 1).
+
+    Equal budget: `sampling: proportional` makes every multi-task epoch one shuffled pass over the
+    union of the four train splits, i.e. every training sentence exactly once per epoch, the same
+    sentences a single-task epoch shows. With the same epoch count, each corpus therefore sees as many
+    training sentences (and the same ones) in the multi-task run as in its single-task run. (SRU-NER's
+    recipe samples `inverse`, an equal share per corpus with replacement, which would show the small
+    corpora more often than alone and the large ones less; with one corpus every mode is the same.)"""
+    runs: dict[str, dict] = {}
+    for seed in (13, 14):
+        for tag, family in EXP1_FAMILIES.items():
+            runs[f"{tag}_mtl4_s{seed}"] = base_config(list(EXP1_CORPORA), family, seed, epochs=3,
+                                                      sampling="proportional")
+            for corpus in EXP1_CORPORA:
+                runs[f"{tag}_{corpus}_s{seed}"] = base_config([corpus], family, seed, epochs=3)
+    return runs
+
+
 EXPERIMENTS: dict[str, tuple[Callable[[], dict[str, dict]], bool]] = {
+    "exp1": (exp1_runs, False),
     "baseline": (baseline_runs, False),
     "train_speed": (train_speed_runs, False),
     "conflicts": (conflicts_runs, False),
