@@ -17,6 +17,8 @@ from .span_ner.scoring import (
     ScoreReport,
     Span,
     format_table,
+    nested_flags,
+    nesting_breakdown,
     score_corpus_spans,
     score_spans,
     summary,
@@ -28,6 +30,8 @@ METRIC_PATH = str(Path(__file__).resolve().parent / "span_ner")
 __all__ = [
     "METRIC_PATH",
     "MODES",
+    "nested_flags",
+    "nesting_breakdown",
     "RELAXED_DEFINITION",
     "Counts",
     "ScoreBlock",

@@ -33,6 +33,8 @@ def add_train_commands(subparsers) -> None:
     e.add_argument("--batch-size", type=int, default=64)
     e.add_argument("--max-sentences", type=int, help="score only the first N sentences")
     e.add_argument("--output", help="write the full report as JSON here")
+    e.add_argument("--nested", action="store_true",
+                   help="also score overall / nested-only / flat-only mentions (bare types; metrics.nesting_breakdown)")
     e.set_defaults(func=_evaluate)
 
     d = subparsers.add_parser("demo", help="small multi-corpus SRU-NER training + prediction demo (minutes, CPU)")
@@ -160,8 +162,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(f"{args.model} on {corpus} ({args.split}, {len(examples)} sentences), {args.mode} mode, "
           f"conflicts={args.conflicts}")
     print(format_table(report))
+    extra: dict = {"conflicts": args.conflicts}
+    if args.nested:
+        from ..data_scripts import strip_prefix
+        from ..metrics import nesting_breakdown
+
+        bare = [[dict(sp, label=strip_prefix(sp["label"])) for sp in p] for p in preds]
+        extra["nesting"] = nesting_breakdown([ex["spans"] for ex in examples], bare)
+        print("nesting: " + "; ".join(f"{k} P/R/F1 {v['precision']:.2f} / {v['recall']:.2f} / {v['f1']:.2f} "
+                                      f"({v['gold']} gold)" for k, v in extra["nesting"].items()))
     if args.output:
-        Path(args.output).write_text(json.dumps({**report.to_dict(), "conflicts": args.conflicts}, indent=2))
+        Path(args.output).write_text(json.dumps({**report.to_dict(), **extra}, indent=2))
     return 0
 
 

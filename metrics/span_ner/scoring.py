@@ -476,6 +476,41 @@ def score_spans(
     return score_corpus_spans(gold, pred, [corpus] * len(gold), {corpus: list(types)}, mode="merged")
 
 
+def nested_flags(spans: Sequence[Span]) -> list[bool]:
+    """Per span: does it contain, or lie inside, another span of the same sentence (any type; the
+    same boundaries with another type do not count)?"""
+    return [any((s2, e2) != (s, e) and ((s <= s2 and e2 <= e) or (s2 <= s and e <= e2)) for s2, e2, _ in spans)
+            for s, e, _ in spans]
+
+
+def nesting_breakdown(gold: Sequence[Sequence[Any]], pred: Sequence[Sequence[Any]]) -> dict[str, dict[str, Any]]:
+    """Strict P/R/F1 overall and split by nesting, on distinct `(start, end, label)` items.
+
+    A gold span is *nested* when it contains or lies inside another gold span of its sentence, and
+    a predicted span when it does so among the predictions: recall on nested gold spans asks whether
+    the model finds mentions that take part in nesting; precision on nested predictions whether the
+    nested structures it emits are right. `flat` is the rest. Labels are compared as given (strip
+    corpus prefixes first). Returns {"overall" | "nested" | "flat": {precision, recall, f1, tp_pred,
+    pred, tp_gold, gold}} with percentages."""
+    if len(gold) != len(pred):
+        raise ValueError(f"gold and pred must have one entry per sentence, got lengths {len(gold)}, {len(pred)}")
+    counts = {k: {"tp_pred": 0, "pred": 0, "tp_gold": 0, "gold": 0} for k in ("overall", "nested", "flat")}
+    for i, (g, p) in enumerate(zip(gold, pred)):
+        sets = {name: sorted({read_span(sp, f"sentence {i}: {name}[{j}]")[:3] for j, sp in enumerate(spans)})
+                for name, spans in (("gold", g), ("pred", p))}
+        for name, other in (("gold", "pred"), ("pred", "gold")):
+            found = set(sets[other])
+            for span, nested in zip(sets[name], nested_flags(sets[name])):
+                for key in ("overall", "nested" if nested else "flat"):
+                    counts[key][name] += 1
+                    counts[key]["tp_" + name] += span in found
+    out = {}
+    for key, c in counts.items():
+        precision, recall = _percent(c["tp_pred"], c["pred"]), _percent(c["tp_gold"], c["gold"])
+        out[key] = {"precision": precision, "recall": recall, "f1": _f1(precision, recall), **c}
+    return out
+
+
 # --------------------------------------------------------------------------------------------------
 # Printing
 # --------------------------------------------------------------------------------------------------
