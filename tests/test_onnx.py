@@ -245,7 +245,7 @@ def test_onnx_errors_are_clear(exported, tmp_path, capsys):
 
 
 def test_span_differences_counts_every_span_in_one_output_only():
-    from benchmarks.onnx_speed import span_differences
+    from benchmarks.speed import span_differences
 
     rng = random.Random(0)
 
@@ -268,22 +268,27 @@ def test_span_differences_counts_every_span_in_one_output_only():
 
 
 @pytest.mark.parametrize(("name", "family"), [("mrc", "mrc_multitask"), ("tc", "token_classification")])
-def test_onnx_speed_driver_end_to_end_on_a_tiny_export(name, family, request, tmp_path, monkeypatch, capsys):
-    import benchmarks.onnx_speed as bench
+def test_speed_benchmark_runs_the_onnx_backends_of_a_tiny_export(name, family, request, tmp_path, capsys):
+    """`python -m benchmarks.speed --backend eager,onnx-fp32,onnx-int8` on an export: the fp32 graphs give
+    eager's spans and F1 through the benchmark's end-to-end path (training left out: --train-steps 0)."""
+    from benchmarks.speed import main as speed_main
     from tests.corpus_fixtures import write_fake_corpora
 
     exported = request.getfixturevalue("exported" if name == "mrc" else "exported_tc")
     corpora = write_fake_corpora(tmp_path / "corpora", sizes=(4, 4, 6))
-    monkeypatch.setattr(bench, "RESULTS", tmp_path / "results")
-    assert bench.main(["--model", f"{name}={exported / 'out'}", "--corpora", str(corpora), "--repeats", "1",
-                       "--threads", "1", "--tag", "test"]) == 0
-    report = json.loads((tmp_path / "results" / "onnx_speed.test.json").read_text())
+    out = tmp_path / "speed.json"
+    assert speed_main(["--model", f"{name}={exported / 'out'}", "--corpora", str(corpora), "--repeats", "1",
+                       "--backend", "eager,onnx-fp32,onnx-int8", "--train-steps", "0", "--out", str(out),
+                       "--work-dir", str(tmp_path / "exports")]) == 0
+    report = json.loads(out.read_text())
     assert report["data"]["sentences"] == 6
     (model,) = report["models"]
-    rows = {r["runner"]: r for r in model["runners"]}
-    assert set(rows) == {"eager", "onnx fp32", "onnx int8", "token classification (eager)", "HF pipeline (simple)"}
-    assert rows["token classification (eager)"]["x_token_classification"] == 1.0
-    assert rows["onnx fp32"]["vs_eager"]["eager_spans"] > 0  # the comparison needs predicted spans
-    assert rows["onnx fp32"]["vs_eager"]["differing"] == 0  # fp32 graphs give eager's spans
-    assert rows["onnx fp32"]["strict_f1"] == rows["eager"]["strict_f1"]
-    assert model["family"] == family and f"| {name} | {family} | onnx int8 |" in capsys.readouterr().out
+    rows = {r["backend"]: r for r in model["rows"]}
+    assert set(rows) == {"eager", "onnx-fp32", "onnx-int8"} and model["train"] is None
+    assert not (tmp_path / "exports").exists()  # the folder already holds int8 graphs: used as it is
+    assert rows["onnx-fp32"]["vs_eager"]["eager_spans"] > 0  # the comparison needs predicted spans
+    assert rows["onnx-fp32"]["vs_eager"]["differing"] == 0  # fp32 graphs give eager's spans
+    assert rows["onnx-fp32"]["strict_f1"] == rows["eager"]["strict_f1"]
+    assert model["tc_forward"]["sentences_per_s"] > 0
+    assert (report["references"]["hf-pipeline"] is not None) == (name == "tc")  # a token_classification model
+    assert model["family"] == family and f"| {name} | {family} | onnx-int8 |" in capsys.readouterr().out
