@@ -45,63 +45,27 @@ def recipes_markdown() -> list[str]:
     rows = load_results("recipes")
     if not rows:
         return []
-    out = ["## Family recipes through `biomtl train` (full NCBI-disease, 3 epochs, embedded MiniLM)", "",
-           "Candidates: the generic settings every family used before (batch 16, encoder/head lr 1e-4/1e-3, "
-           "warm-up 1/0.5 epochs; `*_old` where they are not the default) and alternatives, chosen on "
-           "NCBI-disease **dev** F1 (seed 13); test F1 is reported, never used to choose. Layer-sliced: the "
-           "generic settings with an unconstrained CRF (`lscrf_unconstrained`, the default until this table), "
-           "batch 32, lr 2e-4/1e-3, warm-up 0.3 epochs (`lscrf_bs32`), SRU-NER's 0.1-epoch warm-up "
-           "(`lscrf_warm01`: better after epoch 1, behind after epoch 3), and the generic settings with the CRF's "
-           "illegal IOBES moves masked (`lscrf_constrained`: best dev F1, now the default). SRU-NER: warm-up "
-           "0.1 epochs, chosen for short runs (the demo's first epoch is 75 steps); its full-data dev comparison "
-           "(`sru_old_s13`) has not run. The MRC family's default is chosen and measured in its own table below. "
-           "One run = one stored config "
-           "(`benchmarks/results/standard/recipes/<run>.yaml`; rerun alone with "
-           "`python -m benchmarks.standard recipes --runs <run> --force`).", "",
-           "| run | family | recipe | seed | best epoch / run | dev F1 | test P / R / F1 | last-epoch dev change "
-           "| test step-cap rate | wall |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for name, r in rows.items():
-        cfg = r.get("resolved_config") or {}
-        detail = (r.get("test_detail") or {}).get("merged", {}).get("average", {})
-        best = r["best"]
-        where = (f"{best.get('phase')} " if best.get("phase") not in (None, "train") else "") + str(best["epoch"])
-        cap = (r.get("data_report") or {}).get("test_step_cap_rate")
-        wall = "–" if r.get("wall_s") is None else f"{r['wall_s'] / 60:.1f} min"
-        seed = cfg.get("seed", name.rsplit("_s", 1)[-1])
-        out.append(f"| {name} | {cfg.get('model', {}).get('family', '')} | {r.get('recipe') or cfg.get('recipe', '')} "
-                   f"| {seed} | {where} / {r['epochs_run']} | {_f(r['dev']['merged'].get('average'))} "
-                   f"| {_f(detail.get('precision'))} / {_f(detail.get('recall'))} / {_f(detail.get('f1'))} "
-                   f"| {_f(r.get('last_epoch_dev_change'))} | {'–' if cap is None else f'{100 * cap:.2f} %'} "
-                   f"| {wall} |")
+    out = ["## Family recipes through `biomtl train` (full NCBI-disease, 3 epochs)", "",
+           "Candidates, chosen on NCBI-disease **dev** F1 (seed 13; test F1 shown, never used): the generic settings "
+           "every family used before (batch 16, lr 1e-4/1e-3, warm-up 1/0.5 epochs; `*_old`) and alternatives. "
+           "Layer-sliced: an unconstrained CRF (`lscrf_unconstrained`, the former default), batch 32 with lr 2e-4 and "
+           "warm-up 0.3 (`lscrf_bs32`), a 0.1-epoch warm-up (`lscrf_warm01`), and the CRF's illegal IOBES moves "
+           "masked (`lscrf_constrained`: best dev F1, now the default). SRU-NER: warm-up 0.1 epochs, chosen for short "
+           "runs; its full-data dev comparison (`sru_old_s13`) has not run. `python -m benchmarks.standard recipes`."]
+    out += runs_table(rows)
     means: dict[str, list[float]] = {}
     for name, r in rows.items():
-        prefix = name.rsplit("_s", 1)[0]
-        if prefix in DEFAULT_RECIPE_RUNS.values():
+        if (prefix := name.rsplit("_s", 1)[0]) in ("sru_default", "lscrf_constrained"):
             means.setdefault(prefix, []).append(r["test"]["merged"].get("average"))
-    if means:
-        out += ["", "Mean test F1 of the default recipes over seeds (issue 12's check: >= 83.0): "
-                + "; ".join(f"{k} {_mean_sd(v)}" for k, v in means.items()) + ".", ""]
-    return out
-
-
-#: the runs of each family's current default recipe (the layer-sliced default became the constrained CRF)
-DEFAULT_RECIPE_RUNS = {"sru_ner": "sru_default", "layer_sliced_crf": "lscrf_constrained"}
+    return out + ["Mean test F1 of the default recipes (issue 12's check: >= 83.0): "
+                  + "; ".join(f"{k} {_mean_sd(v)}" for k, v in means.items()) + ".", ""]
 
 
 def sparse_markdown() -> list[str]:
     rows = load_results("sru_sparse")
-    if not rows:
-        return []
-    out = ["## SRU-NER on small sparse corpora (issue 13's check)", "",
-           "500 training sentences, 5 epochs, batch 8, the default recipe (config unchanged from the issue; "
-           "`python -m benchmarks.standard sru_sparse`). Before the early-learning fix both Linnaeus seeds "
-           "scored 0.00.", "",
-           "| run | dev F1 per epoch | best epoch | test F1 | wall |", "|---|---|---|---|---|"]
-    for name, r in rows.items():
-        curve = ", ".join(f"{c['merged_average_f1']:.1f}" for c in r["dev_curve"])
-        out.append(f"| {name} | {curve} | {r['best']['epoch']} | {_f(r['test']['merged'].get('average'))} "
-                   f"| {r['wall_s'] / 60:.1f} min |")
-    return out + [""]
+    return ["## SRU-NER on small sparse corpora (issue 13's check)", "",
+            "500 training sentences, 5 epochs, batch 8, the default recipe (`python -m benchmarks.standard "
+            "sru_sparse`). Before the early-learning fix both Linnaeus seeds scored 0.00."] + runs_table(rows) if rows else []
 
 
 def learning_markdown() -> list[str]:
@@ -282,28 +246,18 @@ def baseline_markdown() -> list[str]:
         return []
     out = ["## Baseline check: the token-classification family (issue 16)", "",
            "Full NCBI-disease, 3 epochs, the family's default recipe (batch 32, lr 2e-4, 10 % warm-up), "
-           "`python -m benchmarks.standard baseline`. Required before any comparison: test F1 >= 83.0, mean of "
-           "the seeds (plain token classification on this encoder: 83.2 outside the project). `tc_nogroup`: "
-           "the candidate without length-grouped batches (chosen on dev if it wins).", "",
-           "| run | dev F1 per epoch | test P / R / F1 | wall |", "|---|---|---|---|"]
-    groups: dict[str, list[float]] = {}
-    for name, r in rows.items():
-        detail = (r.get("test_detail") or {}).get("merged", {}).get("average", {})
-        curve = ", ".join(f"{c['merged_average_f1']:.2f}" for c in r["dev_curve"])
-        out.append(f"| {name} | {curve} | {_f(detail.get('precision'))} / {_f(detail.get('recall'))} / "
-                   f"{_f(detail.get('f1'))} | {r['wall_s'] / 60:.1f} min |")
-        groups.setdefault(name.rsplit("_s", 1)[0], []).append(r["test"]["merged"]["average"])
-    for group, tests in groups.items():
-        mean = sum(tests) / len(tests)
-        out.append(f"\n{group} (argmax decoding, as trained): mean test F1 {_mean_sd(tests)}: check "
-                   f"{'met' if mean >= 83.0 else 'not met'}.")
+           "`python -m benchmarks.standard baseline`; trained when the family decoded with argmax. Required before any "
+           "comparison: mean test F1 >= 83.0 (plain token classification on this encoder: 83.2 outside the project). "
+           "`tc_nogroup`: the candidate without length-grouped batches."] + runs_table(rows)
+    for group in ("tc_default", "tc_nogroup"):
+        tests = _by_seed(rows, group, lambda r: r["test"]["merged"]["average"])
+        out.append(f"{group} (argmax): mean test F1 {_mean_sd(tests)}: check {'met' if _mean(tests) >= 83.0 else 'not met'}.")
     decoded = _decoded_tests("tc_s", "viterbi")
     if decoded:
-        mean = sum(decoded.values()) / len(decoded)
-        out.append("\ntc_default with the family's default decoding since (Viterbi; the same checkpoints re-scored "
-                   "with `biomtl evaluate`, decoding table below): test F1 "
-                   + ", ".join(f"{k} {v:.2f}" for k, v in decoded.items())
-                   + f", mean {_mean_sd(list(decoded.values()))}: check {'met' if mean >= 83.0 else 'not met'}.")
+        out.append("\ntc_default with the family's default decoding since (Viterbi; the same checkpoints re-scored with "
+                   "`biomtl evaluate`, decoding table below): test F1 " + ", ".join(f"{k} {v:.2f}" for k, v in decoded.items())
+                   + f", mean {_mean_sd(list(decoded.values()))}: check "
+                   f"{'met' if _mean(list(decoded.values())) >= 83.0 else 'not met'}.")
     return out + [""]
 
 
@@ -384,76 +338,76 @@ def verdict(paper_diff: float, diffs: list[float]) -> str:
     return "inconclusive (1 seed)" if len(diffs) == 1 else "inconclusive"
 
 
-def _exp1_test(rows: dict[str, dict], run: str, corpus: str, mode: str = "merged") -> float | None:
-    r = rows.get(run)
-    return None if r is None else r["test"][mode].get(corpus)
-
-
-def _exp1_seeds(rows: dict[str, dict]) -> list[int]:
-    return sorted({int(n.rsplit("_s", 1)[1]) for n in rows})
-
-
-def exp1_diffs(rows: dict[str, dict], tag: str, corpus: str, mode: str) -> list[float]:
-    """Per seed with both runs: multi-task (`mode` scoring) minus single-task test F1 on `corpus`."""
-    out = []
-    for seed in _exp1_seeds(rows):
-        key = next(k for k, v in EXP1_CORPORA.items() if v == corpus)
-        mtl, stl = _exp1_test(rows, f"{tag}_mtl4_s{seed}", corpus, mode), _exp1_test(rows, f"{tag}_{key}_s{seed}", corpus)
-        if mtl is not None and stl is not None:
-            out.append(mtl - stl)
+def exp1_values(rows: dict[str, dict], tag: str, kind: str, corpus: str, mode: str = "merged") -> dict[int, float]:
+    """{seed: test F1} of family `tag`'s `kind` ("stl" | "mtl") runs on `corpus` (or "Average": the mean
+    over the four corpora, for STL only when all four single-task runs exist)."""
+    seeds = sorted({int(n.rsplit("_s", 1)[1]) for n in rows})
+    out = {}
+    for seed in seeds:
+        if kind == "mtl":
+            v = (rows.get(f"{tag}_mtl4_s{seed}") or {}).get("test", {}).get(mode, {}).get(
+                "average" if corpus == "Average" else corpus)
+        else:
+            per = [(rows.get(f"{tag}_{k}_s{seed}") or {}).get("test", {}).get("merged", {}).get(c)
+                   for k, c in EXP1_CORPORA.items() if corpus in (c, "Average")]
+            v = statistics.mean(per) if per and None not in per else None
+        if v is not None:
+            out[seed] = v
     return out
 
 
-def _seed_cell(rows: dict[str, dict], runs: list[str], corpus: str, mode: str = "merged") -> str:
-    vals = [v for run in runs if (v := _exp1_test(rows, run, corpus, mode)) is not None]
-    return _mean_sd(vals).replace(" (1 seed)", "") if vals else "–"
+def _diffs(a: dict[int, float], b: dict[int, float]) -> list[float]:
+    return [a[s] - b[s] for s in sorted(a) if s in b]
 
 
 def exp1_markdown() -> list[str]:
-    """Issue 16: the experiment-1 table (BENCHMARKS.md opens with it), convergence and the plot."""
+    """Issue 16: the experiment-1 table (BENCHMARKS.md opens with it), the baseline check, convergence."""
     rows = load_results("exp1")
     if not rows:
         return []
-    seeds = _exp1_seeds(rows)
-    runs = {tag: {kind: [f"{tag}_{kind}_s{s}" for s in seeds] for kind in ["mtl4", *EXP1_CORPORA]}
-            for tag in EXP1_FAMILIES}
-    out = ["## Experiment 1 (standard profile): multi-task vs single-task at full data", "",
-           "Test strict F1 per corpus; full train splits of NCBI-disease, BC5CDR, BC2GM and Linnaeus, full dev sets "
-           "for selection, full test sets; embedded MiniLM encoder (6 layers, 384 hidden), 3 epochs with the family's "
-           "recipe (dev early stopping, patience 1); seeds " + ", ".join(map(str, seeds)) + " (mean ± SD where 2). "
-           "STL = one model per corpus; MTL = one model on all four, `sampling: proportional`: every training "
-           "sentence once per epoch, so each corpus sees the same sentences, as often, as in its single-task run "
-           "(equal budget). MTL disjoint = each corpus scored on its own types' predictions; merged = every "
-           "type the model predicts, mapped to the corpus's bare types. Paper: SRU-NER with BioLinkBERT-large, "
-           "its six-corpus MT model (Table 1) and single-task models (Table 3). Command: `python -m "
-           "benchmarks.standard exp1` (one stored `biomtl train` config per run, "
-           "`benchmarks/results/standard/exp1/<run>.yaml`).", "",
-           "| corpus | SRU STL | SRU MTL disjoint | SRU MTL merged | TC STL | TC MTL disjoint | TC MTL merged "
-           "| paper ST / MT disjoint / MT merged | SRU MTL − STL, disjoint (paper) | verdict | "
-           "merged (paper) | verdict |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for key, corpus in EXP1_CORPORA.items():
-        ph_merged, ph_disjoint, ph_st = PAPER_EXP1[corpus]
-        cells = [_seed_cell(rows, runs["sru"][key], corpus),
-                 _seed_cell(rows, runs["sru"]["mtl4"], corpus, "disjoint"), _seed_cell(rows, runs["sru"]["mtl4"], corpus),
-                 _seed_cell(rows, runs["tc"][key], corpus),
-                 _seed_cell(rows, runs["tc"]["mtl4"], corpus, "disjoint"), _seed_cell(rows, runs["tc"]["mtl4"], corpus)]
-        for mode, paper in (("disjoint", ph_disjoint - ph_st), ("merged", ph_merged - ph_st)):
-            d = exp1_diffs(rows, "sru", corpus, mode)
-            cells += [f"{_mean_sd(d).replace(' (1 seed)', '') if d else '–'} ({paper:+.2f})", verdict(paper, d)]
-        out.append(f"| {corpus} | " + " | ".join(cells[:6]) + f" | {ph_st:.2f} / {ph_disjoint:.2f} / {ph_merged:.2f} | "
-                   + " | ".join(cells[6:]) + " |")
+    seeds = sorted({int(n.rsplit("_s", 1)[1]) for n in rows})
+    out = ["## Experiment 1: multi-task vs single-task at full data (SRU-NER and token classification)", "",
+           "Test strict F1 per corpus (mean ± SD over seeds " + ", ".join(map(str, seeds)) + "); full train splits of "
+           "NCBI-disease, BC5CDR, BC2GM and Linnaeus, full dev sets for selection, full test sets; embedded MiniLM "
+           "encoder (6 layers, 384 hidden); 3 epochs of each family's recipe (dev early stopping, patience 1). STL = one "
+           "model per corpus; MTL = one model on all four with `sampling: proportional`: every training sentence once "
+           "per epoch, so each corpus sees the same sentences, as often, as in its single-task run (equal budget). "
+           "MTL disjoint = each corpus scored on its own types' predictions; merged = every type the model predicts, "
+           "mapped to the corpus's bare types. Paper: SRU-NER with **BioLinkBERT-large**, its six-corpus MT model "
+           "(Table 1) and single-task models (Table 3). `python -m benchmarks.standard exp1` (one stored `biomtl "
+           "train` config per run, `benchmarks/results/standard/exp1/<run>.yaml`).", "",
+           "| corpus | SRU STL | SRU MTL disjoint / merged | TC STL | TC MTL disjoint / merged | paper ST / MT "
+           "disjoint / merged | SRU MTL − STL disjoint (paper) | verdict | merged (paper) | verdict "
+           "| TC MTL − STL disjoint |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    paper_avg = tuple(statistics.mean(v[i] for v in PAPER_EXP1.values()) for i in range(3))
+    for corpus in [*EXP1_CORPORA.values(), "Average"]:
+        p_merged, p_disjoint, p_st = PAPER_EXP1.get(corpus, paper_avg)
+        v = {(tag, kind, mode): exp1_values(rows, tag, kind, corpus, mode) for tag in EXP1_FAMILIES
+             for kind, mode in (("stl", "merged"), ("mtl", "disjoint"), ("mtl", "merged"))}
+
+        def cell(key, v=v):
+            return _mean_sd(list(v[key].values())).replace(" (1 seed)", "")
+
+        cells = [cell(("sru", "stl", "merged")), f"{cell(('sru', 'mtl', 'disjoint'))} / {cell(('sru', 'mtl', 'merged'))}",
+                 cell(("tc", "stl", "merged")), f"{cell(('tc', 'mtl', 'disjoint'))} / {cell(('tc', 'mtl', 'merged'))}",
+                 f"{p_st:.2f} / {p_disjoint:.2f} / {p_merged:.2f}"]
+        for mode, paper in (("disjoint", p_disjoint - p_st), ("merged", p_merged - p_st)):
+            d = _diffs(v["sru", "mtl", mode], v["sru", "stl", "merged"])
+            cells += [f"{_mean_sd(d).replace(' (1 seed)', '')} ({paper:+.2f})", verdict(paper, d)]
+        cells.append(_mean_sd(_diffs(v["tc", "mtl", "disjoint"], v["tc", "stl", "merged"])).replace(" (1 seed)", ""))
+        out.append(f"| {'**Average** (4 corpora)' if corpus == 'Average' else corpus} | " + " | ".join(cells) + " |")
     out += ["", "Verdict rule (fixed before the numbers): reproduced iff the sign of our MTL − STL difference "
             "matches the paper's and |difference| > max(2 × seed SD, 0.5 F1); not reproduced iff the sign is "
             "opposite with the same margin; else inconclusive; with one seed, inconclusive (1 seed) unless "
             "|difference| > 2 F1. The paper's MT model is slightly *below* its single-task models on every corpus "
-            "(−0.35 to −1.48 disjoint), so its claim is that one model comes close to four."]
-    tc_ncbi = [v for run in runs["tc"]["ncbi_disease"] if (v := _exp1_test(rows, run, "NCBI-disease")) is not None]
-    if tc_ncbi:
-        mean = sum(tc_ncbi) / len(tc_ncbi)
+            "(−0.35 to −1.48 disjoint), so its claim is that one model comes close to four. The paper's average "
+            "here is over these four corpora."]
+    tc = list(exp1_values(rows, "tc", "stl", "NCBI-disease").values())
+    if tc:
         out += ["", f"**Baseline check** (token classification, STL NCBI-disease, this table): test F1 "
-                f"{_mean_sd(tc_ncbi)} — {'met' if mean >= 83.0 else 'not met'} (>= 83.0; plain token classification "
-                "on this encoder: 83.2 outside the project; the check's own runs are in the baseline table below)."]
-    return out + convergence(rows, "exp1")
+                f"{_mean_sd(tc)}: {'met' if _mean(tc) >= 83.0 else 'not met'} (>= 83.0; plain token classification "
+                "on this encoder: 83.2 outside the project; the check's first runs are in the baseline section)."]
+    return out + runs_table(rows, "exp1")
 
 
 def plot_dev_curves(rows: dict[str, dict], path: Path) -> Path | None:
@@ -481,21 +435,33 @@ def plot_dev_curves(rows: dict[str, dict], path: Path) -> Path | None:
 
 
 
-def convergence(rows: dict[str, dict], experiment: str) -> list[str]:
-    """Dev F1 per epoch, best epoch, the last epoch's change, wall time and machine of every run,
-    and the dev-curve plot of the experiment."""
-    out = ["", "Convergence (dev F1, merged average over the run's corpora, per epoch) and wall time:", "",
-           "| run | dev F1 per epoch | best epoch | last-epoch change | wall | machine |", "|---|---|---|---|---|---|"]
+def runs_table(rows: dict[str, dict], experiment: str | None = None) -> list[str]:
+    """Every run: dev F1 per epoch, best epoch / epochs run, the last epoch's dev change, test P / R / F1
+    (merged average over the run's corpora), wall time and machine; with `experiment`, the dev-curve plot."""
+    out = ["", "| run | dev F1 per epoch | best / run | last-epoch change | test P / R / F1 | wall | machine |",
+           "|---|---|---|---|---|---|---|"]
     for name, r in rows.items():
-        curve = ", ".join(f"{c['merged_average_f1']:.2f}" for c in r["dev_curve"])
-        best = r["best"]
+        best, t = r["best"], (r.get("test_detail") or {}).get("merged", {}).get("average", {})
         where = (f"{best['phase']} " if best.get("phase") not in (None, "train") else "") + str(best["epoch"])
-        out.append(f"| {name} | {curve} | {where} | {_f(r['last_epoch_dev_change'])} | {r['wall_s'] / 60:.1f} min "
-                   f"| {r['machine']} |")
-    plot = plot_dev_curves(rows, RESULTS / f"{experiment}_dev_curves.png")
-    if plot:
-        out += ["", f"![dev F1 per epoch, {experiment}]({os.path.relpath(plot, REPO)})"]
-    return out + [""]
+        curve = ", ".join(f"{c['merged_average_f1']:.2f}" for c in r["dev_curve"])
+        out.append(f"| {name} | {curve} "
+                   f"| {where} / {r['epochs_run']} | {_f(r['last_epoch_dev_change'])} | {_f(t.get('precision'))} / "
+                   f"{_f(t.get('recall'))} / {_f(t.get('f1'))} | {_wall(r)} | {_machine(r['machine'])} |")
+    plot = plot_dev_curves(rows, RESULTS / f"{experiment}_dev_curves.png") if experiment else None
+    return out + ([f"\n![dev F1 per epoch, {experiment}]({os.path.relpath(plot, REPO)})"] if plot else []) + [""]
+
+
+def _machine(m: str) -> str:
+    """The per-row part of a machine description (the page header gives the full ones)."""
+    return ", ".join(x for x in m.split(", ") if "core" in x or "thread" in x or "cuda" in x.lower()) or m
+
+
+def _wall(r: dict) -> str:
+    return "–" if r.get("wall_s") is None else f"{r['wall_s'] / 60:.1f} min"
+
+
+def _mean(values: list[float]) -> float:
+    return statistics.mean(values) if values else float("nan")
 
 
 def _by_seed(rows: dict[str, dict], prefix: str, get) -> list[float]:
@@ -536,7 +502,7 @@ def exp2_markdown() -> list[str]:
                  for s in (13, 14) if f"sru_both_halves_s{s}" in rows and f"sru_{single}_s{s}" in rows]
         out.append(f"- {label}: both halves − {single.replace('_', ' ')} {_mean_sd(diffs)} (paper {paper:+.2f}): "
                    f"**{verdict(paper, diffs)}**.")
-    return out + convergence(rows, "exp2")
+    return out + runs_table(rows, "exp2")
 
 
 def exp3_markdown() -> list[str]:
@@ -553,7 +519,7 @@ def exp3_markdown() -> list[str]:
     for name, r in rows.items():
         for scope, s in ((r.get("evaluate") or {}).get("nesting") or {}).items():
             out.append(f"| {name} | {scope} | {s['precision']:.2f} | {s['recall']:.2f} | {s['f1']:.2f} | {s['gold']} |")
-    return out + convergence(rows, "exp3")
+    return out + runs_table(rows, "exp3")
 
 
 #: MRC paper Table 5 / MG paper Table 3, NCBI-disease test F1: BioBERT against NER+MRC / MG-max
@@ -585,7 +551,7 @@ def exp4_markdown() -> list[str]:
             cells += [f"{_mean_sd(diffs)} ({'–' if gain is None else f'{gain:+.2f}'})",
                       "no paper number" if gain is None else verdict(gain, diffs)]
         out.append(f"| {pct} % | " + " | ".join(cells) + " |")
-    return out + convergence(rows, "exp4")
+    return out + runs_table(rows, "exp4")
 
 
 #: layer-sliced paper Table 1/2 (XLNet-large, test F1): STL, MTL-XC, MTL-LS at rates 0.25/0.5/0.75/1.0
@@ -631,7 +597,7 @@ def exp5_markdown() -> list[str]:
         else:
             cells += ["–", "not run"]
         out.append(f"| {corpus} | " + " | ".join(cells) + " |")
-    return out + convergence(rows, "exp5")
+    return out + runs_table(rows, "exp5")
 
 
 def exp6_markdown() -> list[str]:

@@ -52,7 +52,7 @@ class SruNerConfig(OwnPipelineConfigMixin, FieldConfig):
             "sentences" (paper: per-sentence mean over steps, then mean over sentences).
         sru_checkpointing: training only: activation checkpointing of each SRU read (keeps one
             (B, Q, d) state per step instead of three tensors; measured -40% SRU-NER training memory
-            for about +25% step time, benchmarks/sru_speed; spec §8.4).
+            for about +25% step time, issue 3 measurement (former benchmarks/sru_speed); spec §8.4).
         stop_check_interval: steps between host checks of "every sentence finished" (any value
             gives identical results; larger = fewer device syncs).
         detach_sh_soft_target: detach sigma(u_SH) used as the target of a postponed SH (recommended

@@ -36,11 +36,12 @@ def test_verdict_flips_with_the_sign_of_our_differences(paper, diffs):
 
 
 def _summary(run: str, per_corpus: dict[str, float], disjoint: dict[str, float] | None = None) -> dict:
-    avg = sum(per_corpus.values()) / len(per_corpus)
-    return {"run": run, "best": {"epoch": 3}, "last_epoch_dev_change": 0.3, "wall_s": 600.0, "machine": "test box",
+    disjoint = disjoint or per_corpus
+    return {"run": run, "best": {"epoch": 3}, "epochs_run": 3, "last_epoch_dev_change": 0.3, "wall_s": 600.0,
+            "machine": "test box",
             "dev_curve": [{"epoch": e, "merged_average_f1": 70.0 + e} for e in (1, 2, 3)],
-            "test": {"merged": {**per_corpus, "average": avg},
-                     "disjoint": {**(disjoint or per_corpus), "average": avg}}}
+            "test": {"merged": {**per_corpus, "average": sum(per_corpus.values()) / len(per_corpus)},
+                     "disjoint": {**disjoint, "average": sum(disjoint.values()) / len(disjoint)}}}
 
 
 def test_exp1_table_from_stored_runs(tmp_path, monkeypatch):
@@ -64,15 +65,19 @@ def test_exp1_table_from_stored_runs(tmp_path, monkeypatch):
     ncbi = next(line for line in lines if line.startswith("| NCBI-disease |"))
     cells = [c.strip() for c in ncbi.strip("|").split("|")]
     assert cells[1] == "80.10 ± 0.14"  # SRU STL over the two seeds
-    assert cells[2] == "81.10 ± 0.14"  # SRU MTL disjoint
-    assert cells[4] == "83.50 ± 0.00" and cells[5] == "–"  # TC STL; TC MTL not run
-    assert cells[7] == "89.25 / 88.71 / 87.32"
+    assert cells[2] == "81.10 ± 0.14 / 79.10 ± 0.14"  # SRU MTL disjoint / merged
+    assert cells[3] == "83.50 ± 0.00" and cells[4] == "– / –"  # TC STL; TC MTL not run
+    assert cells[5] == "89.25 / 88.71 / 87.32"
     # disjoint: +1.00 in both seeds against the paper's -0.54 -> opposite sign beyond max(0, 0.5)
-    assert cells[8] == "1.00 ± 0.00 (-0.54)" and cells[9] == "not reproduced"
+    assert cells[6] == "1.00 ± 0.00 (-0.54)" and cells[7] == "not reproduced"
     # merged: -1.00 against the paper's -1.93 -> same sign -> reproduced
-    assert cells[10] == "-1.00 ± 0.00 (-1.93)" and cells[11] == "reproduced"
-    assert "**Baseline check**" in text and "83.50 ± 0.00 — met" in text
-    assert "| sru_mtl4_s13 | 71.00, 72.00, 73.00 | 3 | 0.30 |" in text
+    assert cells[8] == "-1.00 ± 0.00 (-1.93)" and cells[9] == "reproduced"
+    assert cells[10] == "–"
+    # the average row: STL mean over the four corpora per seed, MTL its own average
+    avg = [c.strip() for c in next(x for x in lines if x.startswith("| **Average**")).strip("|").split("|")]
+    assert avg[1] == "82.10 ± 0.14" and avg[6].startswith("1.00 ± 0.00")
+    assert "**Baseline check**" in text and "83.50 ± 0.00: met" in text
+    assert "| sru_mtl4_s13 | 71.00, 72.00, 73.00 | 3 / 3 | 0.30 |" in text
     assert (tmp_path / "exp1_dev_curves.png").is_file()
 
 
