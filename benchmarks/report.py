@@ -124,73 +124,25 @@ def mrc_heads_markdown() -> list[str]:
     if not rows:
         return []
     out = ["## MRC family: the default head set, chosen on NCBI-disease dev (issue 14)", "",
-           "Candidates: NER + MRC (paper 001), NER + mtCLS/bCLS/mCLS (paper 002), NER alone (argmax decoding, as "
-           "the papers); the papers' loss "
-           "weights (0.7/0.3; 0.8/0.1/0.05/0.05) and loss (per-sentence sums, `L_start + L_end`), seed 13. "
-           "10 % of the train split (542 sentences, 10 epochs, dev early stopping) and 100 % (3 epochs). Rule, "
-           "fixed before the runs: the default is the candidate with the best mean dev F1 over the two "
-           "fractions; within 0.3 F1, the cheaper one. A candidate trailing the best 10 % dev F1 by more than "
-           "4 F1 is not run at 100 % (time): it would need a full-data lead above 4 F1, more than any head-set "
-           "gain the papers report at full data. Test F1 is shown, never used. "
-           "`python -m benchmarks.standard mrc_heads`.", "",
-           "| candidate | heads | dev F1 at 10 % (best epoch / run) | dev F1 at 100 % | mean dev | "
-           "test F1 at 10 % / 100 % | wall 10 % / 100 % |", "|---|---|---|---|---|---|---|"]
-    means: dict[str, float] = {}
-    for tag in MRC_CANDIDATES:
-        low, full = rows.get(f"mrc_{tag}_frac10_s13"), rows.get(f"mrc_{tag}_full_s13")
-        if not (low or full):
-            continue
-
-        def dev(r):
-            return r["dev"]["merged"].get("average") if r else None
-
-        def test(r):
-            return r["test"]["merged"].get("average") if r else None
-
-        def wall(r):
-            return "–" if not r or r.get("wall_s") is None else f"{r['wall_s'] / 60:.1f} min"
-
-        mean = (dev(low) + dev(full)) / 2 if low and full else None
-        if mean is not None:
-            means[tag] = mean
-        where = f" ({low['best']['epoch']} / {low['epochs_run']})" if low else ""
-        out.append(f"| {tag} | {mrc_candidate_label(tag)} | {_f(dev(low))}{where} | {_f(dev(full)) if full else 'not run'} "
-                   f"| {_f(mean)} | {_f(test(low))} / {_f(test(full))} | {wall(low)} / {wall(full)} |")
+           "Candidates (`mrc_<candidate>_frac10` / `_full`): " + "; ".join(f"`{t}` = {mrc_candidate_label(t)}"
+                                                                        for t in MRC_CANDIDATES)
+           + "; the papers' loss weights and loss, argmax decoding, seed 13; 10 % of the train split (10 epochs, dev "
+           "early stopping) and 100 % (3 epochs). Rule, fixed before the runs: the best mean dev F1 over the two "
+           "fractions; within 0.3 F1, the cheaper; a candidate more than 4 F1 behind at 10 % does not run at 100 %; "
+           "issue 14 caps the default's training time at " + f"{TIME_CAP}x SRU-NER's. Test F1 is shown, never used. "
+           "`python -m benchmarks.standard mrc_heads`."] + runs_table(rows)
+    means = {t: (rows[f"mrc_{t}_frac10_s13"]["dev"]["merged"]["average"] + rows[f"mrc_{t}_full_s13"]["dev"]["merged"]
+                 ["average"]) / 2 for t in MRC_CANDIDATES if f"mrc_{t}_frac10_s13" in rows and f"mrc_{t}_full_s13" in rows}
     speed = training_time_ratios()
-    by_rule = choose_mrc_heads(means, rows)
-    chosen = choose_mrc_heads(means, rows, speed)
-    half, low_best, low_ner = (rows.get(f"mrc_{t}_frac10_s13") for t in ("ner_mrc_half", "ner_mrc", "ner"))
-    if half and low_best and low_ner and "ner" in speed:
-        per_epoch = {t: r["train_runtime_s"] / r["epochs_run"] for t, r in (("half", half), ("ner", low_ner))}
-        estimate = per_epoch["half"] / per_epoch["ner"] * speed["ner"]
-        at = {t: {c["epoch"]: c["merged_average_f1"] for c in r["dev_curve"]} for t, r in (("half", half),
-                                                                                           ("full", low_best))}
-        last = half["epochs_run"] - 1
-        half_note = (f"`ner_mrc_half` (NER + MRC with MRC examples for half of each batch: about {estimate:.2f}x, "
-                     f"from its 10 % run's seconds per epoch against NER alone's) was added as a candidate after the "
-                     f"first round. It trailed the best 10 % dev F1 by {dev(low_best) - dev(half):.2f} F1 (> 4) and was "
-                     f"not run at 100 %; its patience-1 early stopping ended it after epoch {half['epochs_run']}, while "
-                     f"at epoch {last} it was at {at['half'][last]:.2f} against `ner_mrc`'s {at['full'][last]:.2f}.")
-    else:
-        half_note = ""
-    out += ["", "Training time against SRU-NER (the table below): "
-            + ", ".join(f"{t} {r:.2f}x" for t, r in speed.items()) + f". By the rule alone: **{by_rule}**. "
-            f"Issue 14 also caps the default's training time at {TIME_CAP}x SRU-NER's, which {by_rule} exceeds. "
-            + half_note + f" Within the cap: **{chosen}**, the family's default, which then decodes with Viterbi "
-            "(the decoding table below)."]
-    decoded = _decoded_tests("mrc_ner_s", "viterbi")
-    if decoded:
-        out += ["", "The `ner` checkpoints of this table at full data, re-scored with the default decoding (Viterbi; "
-                "decoding table below): test F1 " + ", ".join(f"{k} {v:.2f}" for k, v in decoded.items())
-                + f", mean {_mean_sd(list(decoded.values()))} (issue 14's check: >= 82.5)."]
-    defaults = [rows[f"mrc_default_s{sd}"] for sd in (13, 14) if f"mrc_default_s{sd}" in rows]
-    if defaults:
-        tests = [r["test"]["merged"]["average"] for r in defaults]
-        out += ["", "The family's defaults (`mrc_default`: NER alone, Viterbi decoding), full NCBI-disease, 3 "
-                "epochs, through `biomtl train` (issue 14's check: mean test F1 >= 82.5): "
-                + ", ".join(f"s{r['resolved_config']['seed']} test {t:.2f} (dev {r['dev']['merged']['average']:.2f}, "
-                            f"{r['wall_s'] / 60:.1f} min)" for t, r in zip(tests, defaults))
-                + f"; mean {_mean_sd(tests)}."]
+    out.append("Mean dev F1: " + ", ".join(f"{t} {m:.2f}" for t, m in means.items()) + ". Training time against "
+               "SRU-NER (`python -m benchmarks.standard train_speed --force`: a quarter epoch each, back to back): "
+               + ", ".join(f"{t} {r:.2f}x" for t, r in speed.items()) + f". By the rule alone: "
+               f"**{choose_mrc_heads(means, rows)}**; within the cap: **{choose_mrc_heads(means, rows, speed)}**, the "
+               "family's default, which then decodes with Viterbi (decoding section).")
+    tests = _by_seed(rows, "mrc_default", lambda r: r["test"]["merged"]["average"])
+    if tests:
+        out += ["", "The family's defaults (`mrc_default`: NER alone, Viterbi), full NCBI-disease, 3 epochs, through "
+                f"`biomtl train`: mean test F1 {_mean_sd(tests)} (issue 14's check: >= 82.5)."]
     return out + [""]
 
 
@@ -219,25 +171,6 @@ def choose_mrc_heads(means: dict[str, float], rows: dict[str, dict],
     best = max(means.values())
     close = [t for t, m in means.items() if m >= best - 0.3]
     return min(close, key=lambda t: rows[f"mrc_{t}_full_s13"]["wall_s"])
-
-
-def train_speed_markdown() -> list[str]:
-    rows = load_results("train_speed")
-    sru = rows.get("sru_quarter_epoch")
-    if not sru:
-        return []
-    out = ["## Training time: MRC head sets against SRU-NER, back to back (issue 14)", "",
-           "A quarter epoch of the full NCBI-disease train split each, one after the other in one "
-           "`python -m benchmarks.standard train_speed --force` (" + sru["machine"] + "). Training-loop "
-           "seconds (`train_runtime_s`):", "",
-           "| run | train seconds | ratio to SRU-NER |", "|---|---|---|",
-           f"| SRU-NER (default recipe) | {sru['train_runtime_s']:.1f} | 1.00 |"]
-    for tag in MRC_CANDIDATES:
-        r = rows.get(f"mrc_{tag}_quarter_epoch")
-        if r:
-            out.append(f"| MRC, {mrc_candidate_label(tag)} | {r['train_runtime_s']:.1f} "
-                       f"| {r['train_runtime_s'] / sru['train_runtime_s']:.2f} |")
-    return out + [""]
 
 
 def baseline_markdown() -> list[str]:
@@ -286,33 +219,6 @@ def decoding_markdown() -> list[str]:
         d, t = r["validation"], r["test"]
         out.append(f"| {r['model']} | {r['decoding']} | {_f(d['precision'])} / {_f(d['recall'])} / {_f(d['f1'])} "
                    f"| {_f(t['precision'])} / {_f(t['recall'])} / {_f(t['f1'])} |")
-    return out + [""]
-
-
-def mtl_ls_markdown() -> list[str]:
-    rows = load_results("recipes")
-    pair = [(n, rows[n]) for n in ("lscrf_mtl_xc_s13", "lscrf_mtl_ls_s13") if n in rows]
-    if not pair:
-        return []
-    out = ["## Layer-sliced MTL-LS against MTL-XC through `biomtl train` (issue 12)", "",
-           "NCBI-disease + BC5CDR (Disease), full train splits, `recipe: mtl_ls`, seed 13, the same total steps: "
-           "MTL-XC for 2 epochs against 1 epoch of MTL-XC followed by 1 epoch of MTL-LS at slicing rate 0.5 (bottom "
-           "3 of 6 layers from phase 1, the top 3 one copy per corpus from the pretrained encoder, new heads, a "
-           "fresh optimiser). One config each (`python -m benchmarks.standard recipes --runs lscrf_mtl_xc_s13,"
-           "lscrf_mtl_ls_s13`). Strict test F1 per corpus: disjoint = each corpus scored on its own head's "
-           "predictions; merged = every head's predictions on every sentence (MTL-LS has one head per corpus, both "
-           "typing Disease; MTL-XC one shared head, so its two modes agree):", "",
-           "| run | phases (epochs) | best (phase, epoch) | dev F1 avg (merged) | test NCBI-disease disjoint / merged "
-           "| test BC5CDR disjoint / merged | test avg disjoint / merged | wall |", "|---|---|---|---|---|---|---|---|"]
-    for name, r in pair:
-        phases = ", ".join(f"{p['name']} {p['epochs']:g}" for p in r["resolved_config"].get("phases") or [])
-        cells = []
-        for corpus in ("NCBI-disease", "BC5CDR", "average"):
-            vals = [next((v for k, v in r["test"][mode].items() if k.startswith(corpus)), None)
-                    for mode in ("disjoint", "merged")]
-            cells.append(" / ".join(_f(v) for v in vals))
-        out.append(f"| {name} | {phases} | {r['best'].get('phase')} {r['best']['epoch']} "
-                   f"| {_f(r['dev']['merged'].get('average'))} | {' | '.join(cells)} | {r['wall_s'] / 60:.1f} min |")
     return out + [""]
 
 
@@ -624,8 +530,8 @@ def report_sections() -> list[tuple[str, str]]:
     """(analysis key, markdown) of every section with results, in page order."""
     sections = [("exp1", exp1_markdown()), ("exp2", exp2_markdown()), ("exp3", exp3_markdown()),
                 ("exp4", exp4_markdown()), ("exp5", exp5_markdown()), ("exp6", exp6_markdown()),
-                ("baseline", baseline_markdown()), ("recipes", recipes_markdown() + mtl_ls_markdown()),
-                ("mrc_heads", mrc_heads_markdown() + train_speed_markdown() + decoding_markdown()),
+                ("baseline", baseline_markdown()), ("recipes", recipes_markdown()),
+                ("mrc_heads", mrc_heads_markdown() + decoding_markdown()),
                 ("sru_sparse", sparse_markdown() + learning_markdown()), ("conflicts", conflicts_markdown()),
                 ("onnx", [] if exp6_markdown() else stored_markdown(
                     "onnx_speed", "ONNX Runtime against eager PyTorch (issue 19; recorded before experiment 6)",

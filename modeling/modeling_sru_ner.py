@@ -247,10 +247,14 @@ class SruNerForTokenActions(SruNerPreTrainedModel):
     #: chosen one under the user's config). "default" suits the small embedded encoder: the generic
     #: settings with a 0.1-epoch warm-up, so that short runs learn in their first epoch (BENCHMARKS.md,
     #: standard profile; the full-data dev comparison with a 1-epoch warm-up is still to run);
-    #: "paper" is spec §11 (large encoders, 100 epochs).
+    #: "paper" is spec §11 (large encoders, 100 epochs). `max_batch_words`: the action loop's training
+    #: memory grows with sentences x length^2 (about 1.2 GB per 300-word sentence with the MiniLM), so a
+    #: batch of 16 of Linnaeus's longest sentences needs over 20 GB; above 2,600 padded words (16
+    #: sentences of 162 words) a batch is cut into smaller ones, which leaves every batch of the
+    #: shorter corpora as it was.
     training_recipes = {
         "default": {
-            "epochs": 3, "batch_size": 16, "sampling": "inverse", "early_stopping_patience": 1,
+            "epochs": 3, "batch_size": 16, "sampling": "inverse", "early_stopping_patience": 1, "max_batch_words": 2600,
             "optim": {**GENERIC_OPTIM, "encoder_warmup_epochs": 0.1, "head_warmup_epochs": 0.1},
             "model": {"overrides": {"loss_reduction": "rows"}},
         },

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from corpus_fixtures import write_fake_corpora
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from safetensors.torch import load_file
 
 from biomtl.trainer.config import load_config
@@ -50,6 +52,35 @@ def test_proportional_sampling_is_a_shuffled_epoch_and_batches_are_length_groupe
     assert sorted(i for b in batches for i in b) == list(range(400))
     spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) / len(batches)
     assert spread < 5
+
+
+@settings(deadline=None)
+@given(st.lists(st.integers(1, 60), min_size=1, max_size=40), st.integers(1, 200))
+def test_split_to_budget_keeps_order_and_every_sentence_within_the_budget(lengths, budget):
+    from biomtl.trainer.sampling import split_to_budget
+
+    batch = list(range(len(lengths)))
+    pieces = split_to_budget(batch, lengths, budget)
+    assert [i for p in pieces for i in p] == batch  # nothing lost, duplicated or reordered
+    for p in pieces:
+        assert len(p) == 1 or len(p) * max(lengths[i] for i in p) <= budget
+    # greedy is minimal for consecutive pieces: no piece could take the next one's first sentence
+    for p, q in zip(pieces, pieces[1:]):
+        assert (len(p) + 1) * max(lengths[i] for i in p + q[:1]) > budget
+
+
+def test_batch_word_budget_cuts_only_the_long_batches_and_len_counts_them():
+    lengths = [10] * 96 + [300] * 16  # 6 ordinary batches of 16 and one of 16 very long sentences
+    s = MultiCorpusBatchSampler(["a"] * 112, lengths, batch_size=16, mode="proportional", seed=3,
+                                max_batch_words=2600)
+    batches = s.batches(0)
+    assert sorted(i for b in batches for i in b) == list(range(112))
+    assert all(len(b) * max(lengths[i] for i in b) <= 2600 for b in batches)
+    assert sorted(len(b) for b in batches if lengths[b[0]] == 10) == [16] * 6
+    assert sorted(len(b) for b in batches if lengths[b[0]] == 300) == [8, 8]
+    assert len(s) == len(batches) == 8
+    plain = MultiCorpusBatchSampler(["a"] * 112, lengths, batch_size=16, mode="proportional", seed=3)
+    assert len(plain) == 7 and plain.batches(0) != batches
 
 
 def test_temperature_sampling_interpolates():

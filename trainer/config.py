@@ -129,6 +129,7 @@ class TrainConfig:
     batch_size: int = 16
     eval_batch_size: int = 64
     length_grouping: bool = True
+    max_batch_words: int | None = None  # cut batches above this many padded words (size x longest sentence)
     epochs: float = 3
     max_steps: int | None = None
     early_stopping_patience: int | None = 2  # epochs without a dev improvement (ties go to the later epoch)
@@ -327,6 +328,8 @@ def _validated(data: dict) -> TrainConfig:
             raise ValueError("config.phases.0.start: the first phase has no previous phase; use `encoder`")
     if cfg.epochs <= 0:
         raise ValueError(f"config.epochs: must be > 0, got {cfg.epochs}")
+    if cfg.max_batch_words is not None and cfg.max_batch_words < 1:
+        raise ValueError(f"config.max_batch_words: must be a positive number of words or null, got {cfg.max_batch_words}")
     if cfg.phases:  # the run's budget is its phases' (shown as such by --print-config)
         cfg.epochs = sum(p.epochs for p in cfg.phases)
     return cfg

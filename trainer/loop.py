@@ -216,7 +216,7 @@ def train(cfg: TrainConfig, data: TrainingData | None = None, stop_after_steps: 
         sampler = MultiCorpusBatchSampler(
             [ex["corpus"] for ex in train_units], [len(ex["tokens"]) for ex in train_units], cfg.batch_size,
             mode=cfg.sampling, temperature=cfg.temperature, samples_per_epoch=cfg.samples_per_epoch,
-            length_grouping=cfg.length_grouping, seed=cfg.seed)
+            length_grouping=cfg.length_grouping, seed=cfg.seed, max_batch_words=cfg.max_batch_words)
         return DataLoader(list(range(len(train_units))), batch_sampler=sampler, collate_fn=collate,
                           generator=torch.Generator().manual_seed(cfg.seed))
 

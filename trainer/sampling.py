@@ -9,8 +9,12 @@
   replacement; samples per epoch = mean corpus size.
 
 With one corpus every mode is an ordinary shuffled epoch. Batches are then formed from length-sorted
-chunks (`length_grouping`) so that padding stays small, and the batch order is shuffled. The draw
-depends only on (seed, epoch): resuming a run reproduces the same batches.
+chunks (`length_grouping`) so that padding stays small, and the batch order is shuffled. With
+`max_batch_words`, a batch whose size x longest sentence (in words) would exceed that budget is cut
+into consecutive smaller batches (a single longer sentence forms a batch alone): a family whose
+memory grows faster than the padded batch (SRU-NER's action loop: about sentences x length^2) then
+trains on corpora with very long sentences without running out of memory, while ordinary batches
+stay as they are. The draw depends only on (seed, epoch): resuming a run reproduces the same batches.
 """
 
 from __future__ import annotations
@@ -31,11 +35,12 @@ class MultiCorpusBatchSampler:
         samples_per_epoch: override of the epoch size.
         length_grouping: sort chunks of 50 batches by length before cutting batches.
         seed: run seed.
+        max_batch_words: budget of padded words per batch (batch size x longest sentence); None = none.
     """
 
     def __init__(self, corpus_of: list[str], lengths: list[int], batch_size: int, mode: str = "inverse",
                  temperature: float = 2.0, samples_per_epoch: int | None = None, length_grouping: bool = True,
-                 seed: int = 13):
+                 seed: int = 13, max_batch_words: int | None = None):
         if len(corpus_of) != len(lengths):
             raise ValueError("corpus_of and lengths differ in length")
         if not corpus_of:
@@ -45,6 +50,7 @@ class MultiCorpusBatchSampler:
         self.mode = mode
         self.length_grouping = length_grouping
         self.seed = seed
+        self.max_batch_words = max_batch_words
         self.epoch = 0
         self.by_corpus: dict[str, list[int]] = {}
         for i, c in enumerate(corpus_of):
@@ -85,6 +91,8 @@ class MultiCorpusBatchSampler:
                 grouped += sorted(drawn[k:k + chunk], key=lambda i: self.lengths[i])
             drawn = grouped
         batches = [drawn[k:k + self.batch_size] for k in range(0, len(drawn), self.batch_size)]
+        if self.max_batch_words:
+            batches = [piece for b in batches for piece in split_to_budget(b, self.lengths, self.max_batch_words)]
         rng.shuffle(batches)
         return batches
 
@@ -92,4 +100,22 @@ class MultiCorpusBatchSampler:
         yield from self.batches(self.epoch)
 
     def __len__(self) -> int:
+        """Batches of the current epoch (with `max_batch_words`, epochs may differ by a few)."""
+        if self.max_batch_words:
+            return len(self.batches(self.epoch))
         return (self.num_samples + self.batch_size - 1) // self.batch_size
+
+
+def split_to_budget(batch: list[int], lengths: list[int], budget: int) -> list[list[int]]:
+    """`batch` cut, in order, into the fewest consecutive pieces whose size x longest length is at
+    most `budget` (greedy; a sentence longer than the budget forms a piece alone)."""
+    pieces: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for i in batch:
+        if current and (len(current) + 1) * max(longest, lengths[i]) > budget:
+            pieces.append(current)
+            current, longest = [], 0
+        current.append(i)
+        longest = max(longest, lengths[i])
+    return pieces + [current] if current else pieces
