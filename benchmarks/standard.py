@@ -55,134 +55,12 @@ def _no_subsampling(name: str, cfg: dict) -> None:
             raise ValueError(f"{name}: this experiment trains on full splits; corpus {c['name']} is subsampled")
 
 
-def recipes_runs() -> dict[str, dict]:
-    """Issue 12: each family's default recipe on full NCBI-disease, 3 epochs, seeds 13 and 14; the
-    candidates that decided the defaults on dev (`*_old` = the generic settings before recipes). The
-    MRC family's default is chosen and measured in `mrc_heads`."""
-    old = {"batch_size": 16, "sampling": "inverse",
-           "optim": {"encoder_lr": 1e-4, "head_lr": 1e-3, "encoder_weight_decay": 0.01, "head_weight_decay": 0.01,
-                     "encoder_warmup_epochs": 1.0, "head_warmup_epochs": 0.5, "betas": [0.9, 0.98], "eps": 1e-6}}
-    runs: dict[str, dict] = {"sru_old_s13": base_config(["ncbi_disease"], "sru_ner", 13, epochs=3, **old)}
-    for seed in (13, 14):
-        runs[f"sru_default_s{seed}"] = base_config(["ncbi_disease"], "sru_ner", seed, epochs=3)
-    # layer-sliced: the candidates ran before `constrain_transitions` became the default, so their
-    # configs keep the unconstrained CRF they trained; `lscrf_unconstrained` = the generic settings
-    unconstrained = {"family": "layer_sliced_crf", "overrides": {"constrain_transitions": False}}
-    for seed in (13, 14):
-        runs[f"lscrf_unconstrained_s{seed}"] = base_config(["ncbi_disease"], "layer_sliced_crf", seed, epochs=3,
-                                                           model=unconstrained)
-    # token-classification-like settings
-    runs["lscrf_bs32_s13"] = base_config(["ncbi_disease"], "layer_sliced_crf", 13, epochs=3, batch_size=32, optim={
-        "encoder_lr": 2e-4, "head_lr": 1e-3, "encoder_warmup_epochs": 0.3, "head_warmup_epochs": 0.3},
-        model=unconstrained)
-    # SRU-NER's short warm-up (0.1 epochs), other settings generic
-    runs["lscrf_warm01_s13"] = base_config(["ncbi_disease"], "layer_sliced_crf", 13, epochs=3, optim={
-        "encoder_warmup_epochs": 0.1, "head_warmup_epochs": 0.1}, model=unconstrained)
-    # the transitions the tag scheme forbids (O -> I-x, ...) masked out of the CRF, so Viterbi can only
-    # return well-formed IOBES sequences; the generic settings otherwise. Won on dev: now the default
-    for seed in (13, 14):
-        runs[f"lscrf_constrained_s{seed}"] = base_config(["ncbi_disease"], "layer_sliced_crf", seed, epochs=3, model={
-            "family": "layer_sliced_crf", "overrides": {"crf_reduction": "mean", "constrain_transitions": True}})
-    disease = ["ncbi_disease", "bc5cdr_disease"]
-    # MTL-LS (1 epoch MTL-XC, then 1 epoch MTL-LS at r = 0.5) against MTL-XC for the same 2 epochs
-    # (= the same steps): the recipe's phases, shortened to fit this machine's time
-    xc = {"name": "mtl_xc", "start": "encoder", "overrides": {"task_grouping": "shared"}}
-    runs["lscrf_mtl_xc_s13"] = base_config(disease, "layer_sliced_crf", 13, recipe="mtl_ls",
-                                           phases=[{**xc, "epochs": 2.0}])
-    runs["lscrf_mtl_ls_s13"] = base_config(disease, "layer_sliced_crf", 13, recipe="mtl_ls", phases=[
-        {**xc, "epochs": 1.0},
-        {"name": "mtl_ls", "epochs": 1.0, "start": "previous",
-         "overrides": {"task_grouping": "corpus", "slicing_rate": 0.5}}])
-    return runs
-
-
-#: issue 14's candidates for the MRC family's default (model overrides), each with the papers' loss
-#: weights and loss; `ner_mrc_half` was added after the first round (see `mrc_heads_markdown`)
-MRC_CANDIDATES: dict[str, dict[str, Any]] = {
-    "ner_mrc": {"enabled_heads": ["ner", "mrc"]},
-    "ner_mrc_half": {"enabled_heads": ["ner", "mrc"], "mrc_sentence_fraction": 0.5},
-    "ner_mg": {"enabled_heads": ["ner", "mtcls", "bcls", "mcls"]},
-    "ner": {"enabled_heads": ["ner"]},
-}
-
-
-def mrc_candidate_label(tag: str) -> str:
-    o = MRC_CANDIDATES[tag]
-    label = " + ".join(o["enabled_heads"])
-    frac = o.get("mrc_sentence_fraction", 1.0)
-    return label + (f" (MRC on {frac:.0%} of each batch)" if frac < 1.0 else "")
-
-
-def mrc_heads_runs() -> dict[str, dict]:
-    """Issue 14: the MRC family's candidate head sets on NCBI-disease dev at 10 % (epoch budget:
-    10 epochs, dev early stopping) and 100 % (3 epochs) of the train split, seed 13; the winner
-    becomes the default and gets a second seed at 100 % (`*_full_s14`)."""
-    runs = {}
-    for tag, overrides in MRC_CANDIDATES.items():
-        model = {"family": "mrc_multitask", "overrides": dict(overrides)}
-        runs[f"mrc_{tag}_frac10_s13"] = base_config([{"name": "ncbi_disease", "train_fraction": 0.1}],
-                                                    "mrc_multitask", 13, epochs=10, model=model)
-        for seed in (13, 14):  # seed 14: the chosen default's second seed
-            runs[f"mrc_{tag}_full_s{seed}"] = base_config(["ncbi_disease"], "mrc_multitask", seed, epochs=3,
-                                                          model=model)
-    # the family's defaults as they are now (NER alone, Viterbi BIO decoding chosen on dev afterwards;
-    # benchmarks/decoding.py): issue 14's acceptance runs
-    for seed in (13, 14):
-        runs[f"mrc_default_s{seed}"] = base_config(["ncbi_disease"], "mrc_multitask", seed, epochs=3)
-    return runs
-
-
-def sparse_runs() -> dict[str, dict]:
-    """Issue 13: SRU-NER on small sparse corpora (the issue's check, unchanged: 500 training
-    sentences, 5 epochs, batch 8, the default recipe), Linnaeus and BC2GM, seeds 13 and 14."""
-    runs = {}
-    for corpus in ("linnaeus", "bc2gm"):
-        for seed in (13, 14):
-            runs[f"sru_{corpus}500_s{seed}"] = base_config(
-                [{"name": corpus, "max_train_sentences": 500, "max_eval_sentences": 200, "max_test_sentences": 1000}],
-                "sru_ner", seed, epochs=5, batch_size=8)
-    # ablations of the two early-learning fixes (each a config flag; both on by default)
-    flags = {"no_centre_init": {"centre_attention_init": 0.0}, "no_prior_bias": {"action_bias_init": "zero"},
-             "paper_init": {"centre_attention_init": 0.0, "action_bias_init": "zero"}}
-    for tag, overrides in flags.items():
-        cfg = dict(runs["sru_linnaeus500_s13"])
-        runs[f"sru_linnaeus500_s13_{tag}"] = {**cfg, "model": {"family": "sru_ner", "overrides": overrides}}
-    return runs
-
-
-def conflicts_runs() -> dict[str, dict]:
-    """Issue 18: the NCBI-disease + BC5CDR model (full train splits) whose global predictions
-    `python -m benchmarks.conflicts` scores with and without same-span conflict resolution."""
-    # full train splits; dev subsets of 500 sentences per corpus for selection (time), no test pass in
-    # the run (the benchmark predicts the full test sets itself)
-    corpora = [{"name": c, "max_eval_sentences": 500, "max_test_sentences": 100000} for c in ("ncbi_disease", "bc5cdr")]
-    return {"sru_ncbi_bc5cdr_s13": base_config(corpora, "sru_ner", 13, epochs=3, evaluate_test=False)}
-
-
-def train_speed_runs() -> dict[str, dict]:
-    """Issue 14: training time of the MRC family's candidate defaults against SRU-NER's, back to back in one
-    invocation (same machine state, same threads): a quarter epoch of full NCBI-disease each (the
-    step time is what differs; the dev pass is cut to 100 sentences and there is no test pass)."""
-    corpus = [{"name": "ncbi_disease", "max_eval_sentences": 100}]
-    runs = {"sru_quarter_epoch": base_config(corpus, "sru_ner", 13, epochs=0.25, evaluate_test=False)}
-    for tag in ("ner_mrc", "ner_mrc_half", "ner"):  # the candidates the MRC default is chosen between
-        runs[f"mrc_{tag}_quarter_epoch"] = base_config(
-            corpus, "mrc_multitask", 13, epochs=0.25, evaluate_test=False,
-            model={"family": "mrc_multitask", "overrides": dict(MRC_CANDIDATES[tag])})
-    return runs
-
-
-def baseline_runs() -> dict[str, dict]:
-    """Issue 16's baseline check: the token-classification family's default recipe on full
-    NCBI-disease, 3 epochs (plain token classification on this encoder reached 83.2 outside the
-    project); no multi-task comparison is reported before it reaches 83.0."""
-    runs = {f"tc_default_s{seed}": base_config(["ncbi_disease"], "token_classification", seed, epochs=3)
-            for seed in (13, 14)}
-    # candidate: batches drawn from the shuffled epoch as they come (HF Trainer's default), not cut from
-    # length-sorted chunks of 50 batches (the trainer's default, which keeps padding small)
-    for seed in (13, 14):
-        runs[f"tc_nogroup_s{seed}"] = base_config(["ncbi_disease"], "token_classification", seed, epochs=3,
-                                                  length_grouping=False)
+def stored_runs(experiment: str) -> Callable[[], dict[str, dict]]:
+    """The runs of an experiment whose definitions are retired (its decision is made): the stored configs
+    themselves, `<run>.yaml` minus `output_dir` (a stored config without a result is a run still to do)."""
+    def runs() -> dict[str, dict]:
+        return {p.stem: {k: v for k, v in yaml.safe_load(p.read_text()).items() if k != "output_dir"}
+                for p in sorted((RESULTS / experiment).glob("*.yaml"))}
     return runs
 
 
@@ -357,12 +235,12 @@ EXPERIMENTS: dict[str, Experiment] = {
     "exp4": Experiment(exp4_runs, subsamples=True),
     "exp5": Experiment(exp5_runs),
     "exp6": Experiment(lambda: {}),  # benchmarks.speed on SPEED_MODELS
-    "baseline": Experiment(baseline_runs),
-    "recipes": Experiment(recipes_runs),
-    "mrc_heads": Experiment(mrc_heads_runs, subsamples=True),
-    "train_speed": Experiment(train_speed_runs),
-    "sru_sparse": Experiment(sparse_runs, subsamples=True),
-    "conflicts": Experiment(conflicts_runs),
+    "baseline": Experiment(stored_runs("baseline")),
+    "recipes": Experiment(stored_runs("recipes")),
+    "mrc_heads": Experiment(stored_runs("mrc_heads"), subsamples=True),
+    "train_speed": Experiment(stored_runs("train_speed")),
+    "sru_sparse": Experiment(stored_runs("sru_sparse"), subsamples=True),
+    "conflicts": Experiment(stored_runs("conflicts")),
 }
 
 
@@ -486,7 +364,7 @@ def table(experiment: str, results_dir: Path | None = None) -> str:
     for name, r in load_results(experiment, results_dir).items():
         test = ", ".join(f"{c} {v:.2f}" for c, v in r["test"]["merged"].items() if c != "average")
         lines.append(f"| {name} | {r['best'].get('phase') or ''} {r['best']['epoch']} "
-                     f"| {r['dev']['merged'].get('average', float('nan')):.2f} | {test} | {r['wall_s'] / 60:.1f} min |")
+                     f"| {r['dev']['merged'].get('average', float('nan')):.2f} | {test} | {(r.get('wall_s') or 0) / 60:.1f} min |")
     return "\n".join(lines)
 
 
