@@ -260,7 +260,9 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         "best": results["best"],
         "epochs_run": len(history),
         "dev_curve": [{"phase": h.get("phase"), "epoch": h["epoch"], "step": h["step"],
-                       "merged_average_f1": h["dev"]["merged"]["average"]["f1"]} for h in history],
+                       "merged_average_f1": h["dev"]["merged"]["average"]["f1"],
+                       "per_corpus": {mode: {c: v["f1"] for c, v in h["dev"][mode]["per_corpus"].items()}
+                                      for mode in ("merged", "disjoint") if mode in h["dev"]}} for h in history],
         "last_epoch_dev_change": (history[-1]["dev"]["merged"]["average"]["f1"]
                                   - history[-2]["dev"]["merged"]["average"]["f1"]) if len(history) > 1 else None,
         "dev": {"merged": per(results.get("dev"), "merged"), "disjoint": per(results.get("dev"), "disjoint")},
