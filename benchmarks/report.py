@@ -332,7 +332,8 @@ def exp1_markdown() -> list[str]:
 
 
 def plot_dev_curves(rows: dict[str, dict], path: Path) -> Path | None:
-    """Dev F1 (merged average) against epoch for every run: one panel per family tag."""
+    """Dev F1 against evaluation (epochs, counted across phases) for every run, one panel per family
+    tag: a run's merged average (solid) and, for a multi-corpus run, each corpus's disjoint F1 (dashed)."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -340,20 +341,20 @@ def plot_dev_curves(rows: dict[str, dict], path: Path) -> Path | None:
     except ImportError:
         return None
     tags = sorted({n.split("_")[0] for n in rows})
-    fig, axes = plt.subplots(1, len(tags), figsize=(5.5 * len(tags), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(tags), figsize=(6 * len(tags), 4.5), squeeze=False)
     for ax, tag in zip(axes[0], tags):
-        for name, r in rows.items():
-            if name.split("_")[0] == tag:
-                ax.plot([c["epoch"] for c in r["dev_curve"]], [c["merged_average_f1"] for c in r["dev_curve"]],
-                        marker="o", label=name)
-        ax.set(title=tag, xlabel="epoch", ylabel="dev F1 (merged average)")
-        ax.legend(fontsize=7)
+        for name, r in ((n, r) for n, r in rows.items() if n.split("_")[0] == tag):
+            x = list(range(1, len(r["dev_curve"]) + 1))
+            ax.plot(x, [c["merged_average_f1"] for c in r["dev_curve"]], marker="o", label=name)
+            per = [c.get("per_corpus", {}).get("disjoint", {}) for c in r["dev_curve"]]
+            for corpus in per[0] if len(per[0]) > 1 else []:
+                ax.plot(x, [p.get(corpus) for p in per], ls="--", lw=1, label=f"{name}: {corpus}")
+        ax.set(title=tag, xlabel="epoch (across phases)", ylabel="dev F1")
+        ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
-
-
 
 
 def runs_table(rows: dict[str, dict], experiment: str | None = None) -> list[str]:
