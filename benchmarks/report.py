@@ -154,7 +154,7 @@ def mrc_heads_markdown() -> list[str]:
                + ", ".join(f"{t} {r:.2f}x" for t, r in speed.items()) + f". By the rule alone: "
                f"**{choose_mrc_heads(means, rows)}**; within the cap: **{choose_mrc_heads(means, rows, speed)}**, the "
                "family's default, which then decodes with Viterbi (decoding section).")
-    tests = _by_seed(rows, "mrc_default", lambda r: r["test"]["merged"]["average"])
+    tests = list(_by_seed(rows, "mrc_default", lambda r: r["test"]["merged"]["average"]).values())
     if tests:
         out += ["", "The family's defaults (`mrc_default`: NER alone, Viterbi), full NCBI-disease, 3 epochs, through "
                 f"`biomtl train`: mean test F1 {_mean_sd(tests)} (issue 14's check: >= 82.5)."]
@@ -198,7 +198,7 @@ def baseline_markdown() -> list[str]:
            "comparison: mean test F1 >= 83.0 (plain token classification on this encoder: 83.2 outside the project). "
            "`tc_nogroup`: the candidate without length-grouped batches."] + runs_table(rows)
     for group in ("tc_default", "tc_nogroup"):
-        tests = _by_seed(rows, group, lambda r: r["test"]["merged"]["average"])
+        tests = list(_by_seed(rows, group, lambda r: r["test"]["merged"]["average"]).values())
         out.append(f"{group} (argmax): mean test F1 {_mean_sd(tests)}: check {'met' if _mean(tests) >= 83.0 else 'not met'}.")
     decoded = _decoded_tests("tc_s", "viterbi")
     if decoded:
@@ -386,10 +386,10 @@ def _mean(values: list[float]) -> float:
     return statistics.mean(values) if values else float("nan")
 
 
-def _by_seed(rows: dict[str, dict], prefix: str, get) -> list[float]:
-    """`get(result)` of every seed's run `<prefix>_s<seed>` that has a value."""
-    vals = [get(r) for name, r in rows.items() if name.rsplit("_s", 1)[0] == prefix]
-    return [v for v in vals if v is not None]
+def _by_seed(rows: dict[str, dict], prefix: str, get) -> dict[int, float]:
+    """{seed: get(result)} over the runs `<prefix>_s<seed>` that have a value."""
+    vals = {int(n.rsplit("_s", 1)[1]): get(r) for n, r in rows.items() if n.rsplit("_s", 1)[0] == prefix}
+    return {k: v for k, v in sorted(vals.items()) if v is not None}
 
 
 def _type_f1(r: dict, label: str) -> float | None:
@@ -415,13 +415,15 @@ def exp2_markdown() -> list[str]:
            "| row | Chemical F1 | Disease F1 | micro F1 | paper Chemical / Disease |", "|---|---|---|---|---|"]
     for tag in ("chem_half", "disease_half", "both_halves", "full"):
         pc, pd = PAPER_EXP2.get(tag, (None, None))
-        cells = [_mean_sd(_by_seed(rows, f"sru_{tag}", lambda r, t=t: _type_f1(r, t))) for t in ("Chemical", "Disease")]
-        micro = _mean_sd(_by_seed(rows, f"sru_{tag}", lambda r: (r.get("evaluate") or {}).get("micro", {}).get("f1")))
+        cells = [_mean_sd(list(_by_seed(rows, f"sru_{tag}", lambda r, t=t: _type_f1(r, t)).values()))
+                 for t in ("Chemical", "Disease")]
+        micro = _mean_sd(list(_by_seed(rows, f"sru_{tag}", lambda r: (r.get("evaluate") or {}).get("micro", {}).get(
+            "f1")).values()))
         out.append(f"| {tag.replace('_', ' ')} | {cells[0]} | {cells[1]} | {micro} | {_f(pc)} / {_f(pd)} |")
     out += ["", "Claims (both halves against the single half of the same type, per seed):", ""]
     for label, single, paper in (("Chemical", "chem_half", 91.81 - 91.27), ("Disease", "disease_half", 86.10 - 85.41)):
-        diffs = [_type_f1(rows[f"sru_both_halves_s{s}"], label) - _type_f1(rows[f"sru_{single}_s{s}"], label)
-                 for s in (13, 14) if f"sru_both_halves_s{s}" in rows and f"sru_{single}_s{s}" in rows]
+        diffs = _diffs(_by_seed(rows, "sru_both_halves", lambda r, t=label: _type_f1(r, t)),
+                       _by_seed(rows, f"sru_{single}", lambda r, t=label: _type_f1(r, t)))
         out.append(f"- {label}: both halves − {single.replace('_', ' ')} {_mean_sd(diffs)} (paper {paper:+.2f}): "
                    f"**{verdict(paper, diffs)}**.")
     return out + runs_table(rows, "exp2")
@@ -465,10 +467,10 @@ def exp4_markdown() -> list[str]:
            "| fraction | " + " | ".join(EXP4_METHODS) + " | ner_mrc − tc (paper) | verdict | ner_mg − tc (paper) "
            "| verdict |", "|---|" + "---|" * (len(EXP4_METHODS) + 4)]
     for pct in EXP4_EPOCHS:
-        cells = [_mean_sd(test[tag, pct]) for tag in EXP4_METHODS]
+        cells = [_mean_sd(list(test[tag, pct].values())) for tag in EXP4_METHODS]
         for tag in ("ner_mrc", "ner_mg"):
             paper = PAPER_EXP4[tag].get(pct)
-            diffs = [a - b for a, b in zip(test[tag, pct], test["tc", pct])]
+            diffs = _diffs(test[tag, pct], test["tc", pct])
             gain = None if paper is None else paper[1] - paper[0]
             cells += [f"{_mean_sd(diffs)} ({'–' if gain is None else f'{gain:+.2f}'})",
                       "no paper number" if gain is None else verdict(gain, diffs)]
@@ -487,10 +489,10 @@ def exp5_markdown() -> list[str]:
         return []
     corpora = {"NCBI-disease": "ncbi_disease", "BC5CDR-disease": "bc5cdr_disease"}
 
-    def test(prefix: str, corpus: str, mode: str = "disjoint") -> list[float]:
+    def test(prefix: str, corpus: str, mode: str = "disjoint") -> dict[int, float]:
         return _by_seed(rows, prefix, lambda r: next((v for k, v in r["test"][mode].items() if k.startswith(corpus)), None))
 
-    dev = {rate: statistics.mean(v) for rate in EXP5_RATES
+    dev = {rate: statistics.mean(v.values()) for rate in EXP5_RATES
            if (v := _by_seed(rows, f"ls{int(rate * 100)}", lambda r: r["dev"]["merged"].get("average")))}
     chosen = max(dev, key=dev.get) if dev else None
     out = ["## Experiment 5: layer-sliced CRF, STL vs MTL-XC vs MTL-LS (disease group)", "",
@@ -508,13 +510,13 @@ def exp5_markdown() -> list[str]:
         p_stl, p_xc, p_ls = PAPER_EXP5[corpus]
         stl, xc = test(f"stl_{key}", corpus, "merged"), test("xc", corpus)
         ls = {r: test(f"ls{int(r * 100)}", corpus) for r in EXP5_RATES}
-        cells = [_mean_sd(stl), _mean_sd(xc)] + [_mean_sd(ls[r]) for r in EXP5_RATES]
+        cells = [_mean_sd(list(v.values())) for v in (stl, xc, *(ls[r] for r in EXP5_RATES))]
         cells.append(f"{p_stl:.2f} / {p_xc:.2f} / " + ", ".join(f"{v:.2f}" for v in p_ls))
-        d_xc = [a - b for a, b in zip(xc, stl)]
+        d_xc = _diffs(xc, stl)
         cells += [f"{_mean_sd(d_xc)} ({p_xc - p_stl:+.2f})", verdict(p_xc - p_stl, d_xc)]
         if chosen is not None:
             p_gain = p_ls[EXP5_RATES.index(chosen)] - p_xc
-            d_ls = [a - b for a, b in zip(ls[chosen], xc)]
+            d_ls = _diffs(ls[chosen], xc)
             cells += [f"{_mean_sd(d_ls)} ({p_gain:+.2f})", verdict(p_gain, d_ls)]
         else:
             cells += ["–", "not run"]

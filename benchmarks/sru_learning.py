@@ -144,13 +144,6 @@ def main(argv: list[str] | None = None) -> int:
     (folder / f"{name}.json").write_text(json.dumps(summary, indent=2))
     print(f"{name}: test F1 {summary['test_f1']:.2f}; dev per epoch {summary['dev_curve']}; "
           f"first checkpoint that emits a mention: step {first}")
-    print("step | s(TR) on TR rows | s(TR) next SH | s(SH) on TR rows | s(SH) next SH | attn entropy (uniform) | "
-          "mentions")
-    for r in rows:
-        print(f"{r['step']:4d} | {r['sigma_tr_on_tr_rows']:.3f} | {r['sigma_tr_on_next_sh_rows']:.3f} | "
-              f"{r['sigma_sh_on_tr_rows']:.3f} | {r['sigma_sh_on_next_sh_rows']:.3f} | "
-              f"{r['attention_entropy']:.2f} ({r['uniform_entropy']:.2f}) | {r['mentions_predicted']}"
-              f"/{r['mentions_gold']}")
     return 0
 
 
