@@ -112,25 +112,19 @@ def learning_markdown() -> list[str]:
 
 
 def conflicts_markdown() -> list[str]:
-    path = RESULTS.parent / "conflicts.json"
-    if not path.is_file():
-        return []
-    data = json.loads(path.read_text())
     train = load_results("conflicts").get("sru_ncbi_bc5cdr_s13")
+    if not train or "evaluate" not in train:
+        return []
     out = ["## One type per span: same-span conflicts in global predictions (issue 18)", "",
-           "SRU-NER trained on the full NCBI-disease + BC5CDR train splits (`python -m benchmarks.standard "
-           "conflicts`, 3 epochs, default recipe"
-           + (f", {train['wall_s'] / 60:.0f} min" if train and train.get("wall_s") else "")
-           + "). Global predictions: every head predicts on every test sentence, types mapped by bare name, "
-           "each corpus scored on the types it annotates (`biomtl evaluate --mode merged`). `keep` returns every "
-           "head's prediction (the old behaviour); `resolve` (the default) keeps one type per identical span: "
-           "the corpus that annotates both types decides, else the higher score. On BC5CDR the arbiter grades "
-           "itself; NCBI-disease is the fair test. `python -m benchmarks.conflicts --model "
-           "runs/standard/conflicts/sru_ncbi_bc5cdr_s13/best`.", "",
+           f"SRU-NER trained on the full NCBI-disease + BC5CDR train splits (3 epochs, default recipe, {_wall(train)}). "
+           "Global predictions: every head predicts on every test sentence, types mapped by bare name, each corpus "
+           "scored on the types it annotates (`biomtl evaluate --mode merged`). `keep` returns every head's prediction; "
+           "`resolve` (the default) keeps one type per identical span: the corpus that annotates both types decides, "
+           "else the higher score. On BC5CDR the arbiter grades itself; NCBI-disease is the fair test. "
+           "`python -m benchmarks.standard conflicts`.", "",
            "| test set | conflicts | P | R | F1 | TP | FP | FN |", "|---|---|---|---|---|---|---|---|"]
-    for r in data["rows"]:
-        out.append(f"| {r['corpus']} | {r['conflicts']} | {r['precision']:.2f} | {r['recall']:.2f} | {r['f1']:.2f} "
-                   f"| {r['tp']} | {r['fp']} | {r['fn']} |")
+    out += [f"| {r['corpus']} | {r['conflicts']} | {r['precision']:.2f} | {r['recall']:.2f} | {r['f1']:.2f} | {r['tp']} "
+            f"| {r['fp']} | {r['fn']} |" for r in train["evaluate"]["rows"]]
     return out + [""]
 
 

@@ -6,11 +6,9 @@
     python -m benchmarks.run --profile smoke                   # smoke check only: tiny data, minutes
     python -m benchmarks.run --profile full --encoder michiyasunaga/BioLinkBERT-base   # GPU, paper-size
 
-`standard`: full data through `biomtl train`, one stored config per run
-(`benchmarks/results/standard/<experiment>/<run>.yaml` beside its result `<run>.json`); the
-experiments are the entry points of `benchmarks.standard` (`python -m benchmarks.standard exp1`) and
-`benchmarks.speed`. A run that has a result is skipped, so an interrupted profile resumes; the page is
-rebuilt from whatever is stored.
+`standard`: full data through `biomtl train`, one stored config per run beside its result
+(`benchmarks/results/standard/<experiment>/<run>.yaml` / `.json`; entry points: `python -m
+benchmarks.standard <experiment>`). Runs with a result are skipped, so an interrupted profile resumes.
 
 `smoke`: the first run of every experiment with each corpus cut to a few sentences and one epoch,
 into `benchmarks/results/smoke/` (its own page, SMOKE.md there). It checks that every driver still

@@ -216,6 +216,21 @@ def score_full_bc5cdr(best: Path, out: Path) -> dict:
     return evaluate(best, out, "--corpus", "bc5cdr", "--source-dir", str(corpora_dir()), "--mode", "merged")
 
 
+def score_conflicts(best: Path, out: Path) -> dict:
+    """Issue 18: global predictions (every head on every sentence, types by bare name) of a model trained
+    on NCBI-disease + BC5CDR, on both test sets, keeping every head's prediction against one type per
+    identical span (`--conflicts keep | resolve`)."""
+    rows = []
+    for corpus in ("ncbi_disease", "bc5cdr"):
+        for mode in ("keep", "resolve"):
+            rep = evaluate(best, out, "--corpus", corpus, "--source-dir", str(corpora_dir()), "--conflicts", mode)
+            name, c = next(iter(rep["per_corpus"].items()))
+            rows.append({"corpus": name, "conflicts": mode, "sentences": c["sentences"],
+                         **{k: c[k] for k in ("precision", "recall", "f1", "tp", "fp", "fn")}})
+    out.write_text(json.dumps({"rows": rows}, indent=2))
+    return {"rows": rows}
+
+
 def score_genia(best: Path, out: Path) -> dict:
     return evaluate(best, out, "--data", str(DATA / "GENIA-docsplit"), "--split", "test", "--nested")
 
@@ -240,7 +255,7 @@ EXPERIMENTS: dict[str, Experiment] = {
     "mrc_heads": Experiment(stored_runs("mrc_heads"), subsamples=True),
     "train_speed": Experiment(stored_runs("train_speed")),
     "sru_sparse": Experiment(stored_runs("sru_sparse"), subsamples=True),
-    "conflicts": Experiment(stored_runs("conflicts")),
+    "conflicts": Experiment(stored_runs("conflicts"), score=score_conflicts),
 }
 
 

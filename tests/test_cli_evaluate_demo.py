@@ -28,7 +28,7 @@ def isolated(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_demo_then_cross_corpus_evaluate(isolated, tiny_encoder_dir, capsys):
+def test_demo_then_cross_corpus_evaluate(isolated, tiny_encoder_dir, capsys, monkeypatch):
     src = write_fake_corpora(isolated / "src", sizes=(16, 6, 6))
     rc = cli_main(["demo", "--corpora-dir", str(src), "--output-dir", str(isolated / "demo"), "--encoder",
                    str(tiny_encoder_dir), "--train-sentences", "16", "--dev-sentences", "6", "--epochs", "1"])
@@ -56,18 +56,18 @@ def test_demo_then_cross_corpus_evaluate(isolated, tiny_encoder_dir, capsys):
                      "--conflicts", "keep", "--output", str(report)]) == 0
     assert json.loads(report.read_text())["conflicts"] == "keep" and "conflicts=keep" in capsys.readouterr().out
 
-    # the issue-18 measurement script on the same tiny model: both corpora, keep vs resolve
-    from benchmarks.conflicts import main as conflicts_main
+    # the issue-18 measurement (the conflicts experiment's scoring of its run) on the same tiny model:
+    # both corpora, keep vs resolve, through `biomtl evaluate` in a subprocess
+    from benchmarks import standard
 
-    assert conflicts_main(["--model", str(best), "--source-dir", str(src), "--output",
-                           str(isolated / "conflicts.json")]) == 0
-    rows = json.loads((isolated / "conflicts.json").read_text())["rows"]
+    monkeypatch.setenv("BIOMTL_CORPORA", str(src))
+    rows = standard.score_conflicts(best, isolated / "conflicts.json")["rows"]
+    assert json.loads((isolated / "conflicts.json").read_text())["rows"] == rows
     assert [(r["corpus"], r["conflicts"]) for r in rows] == [
         ("NCBI-disease", "keep"), ("NCBI-disease", "resolve"), ("BC5CDR", "keep"), ("BC5CDR", "resolve")]
     for keep, resolve in (rows[:2], rows[2:]):
         assert keep["tp"] + keep["fn"] == resolve["tp"] + resolve["fn"] > 0  # same gold
         assert resolve["tp"] + resolve["fp"] <= keep["tp"] + keep["fp"]  # resolving only removes predictions
-    assert "NCBI-disease   resolve" in capsys.readouterr().out
     # disjoint mode on a corpus the model never saw is refused with a clear message
     assert cli_main(["evaluate", str(best), "--corpus", "bc5cdr_disease", "--source-dir", str(src),
                      "--mode", "disjoint"]) == 2
