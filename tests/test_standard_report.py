@@ -76,7 +76,7 @@ def test_exp1_table_from_stored_runs(tmp_path, monkeypatch):
     # the average row: STL mean over the four corpora per seed, MTL its own average
     avg = [c.strip() for c in next(x for x in lines if x.startswith("| **Average**")).strip("|").split("|")]
     assert avg[1] == "82.10 ± 0.14" and avg[6].startswith("1.00 ± 0.00")
-    assert "**Baseline check**" in text and "83.50 ± 0.00: met" in text
+    assert "**Baseline check**" in text and "83.50 ± 0.00: **met**" in text
     assert "| sru_mtl4_s13 | 71.00, 72.00, 73.00 | 3 / 3 | 0.30 |" in text
     assert (tmp_path / "exp1_dev_curves.png").is_file()
 
