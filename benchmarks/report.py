@@ -278,7 +278,8 @@ def exp1_markdown() -> list[str]:
         return []
     seeds = sorted({int(n.rsplit("_s", 1)[1]) for n in rows})
     out = ["## Experiment 1: multi-task vs single-task at full data (SRU-NER and token classification)", "",
-           "Test strict F1 per corpus (mean ± SD over seeds " + ", ".join(map(str, seeds)) + "); full train splits of "
+           "Test strict F1 per corpus (seed" + ("s " if len(seeds) > 1 else " ") + ", ".join(map(str, seeds))
+           + (", mean ± SD" if len(seeds) > 1 else "") + "); full train splits of "
            "NCBI-disease, BC5CDR, BC2GM and Linnaeus, full dev sets for selection, full test sets; embedded MiniLM "
            "encoder (6 layers, 384 hidden); 3 epochs of each family's recipe (dev early stopping, patience 1). STL = one "
            "model per corpus; MTL = one model on all four with `sampling: proportional`: every training sentence once "
@@ -367,8 +368,7 @@ def runs_table(rows: dict[str, dict], experiment: str | None = None) -> list[str
     return out + ([f"\n![dev F1 per epoch, {experiment}]({os.path.relpath(plot, REPO)})"] if plot else []) + [""]
 
 
-def _machine(m: str) -> str:
-    """The per-row part of a machine description (the page header gives the full ones)."""
+def _machine(m: str) -> str:  # the per-row part of a machine description (the page header has it all)
     return ", ".join(x for x in m.split(", ") if "core" in x or "thread" in x or "cuda" in x.lower()) or m
 
 
