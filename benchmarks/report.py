@@ -540,12 +540,13 @@ def stored_markdown(stem: str, title: str, note: str) -> list[str]:
 
 def report_sections() -> list[tuple[str, str]]:
     """(analysis key, markdown) of every section with results, in page order."""
+    speed = exp6_markdown()
     sections = [("exp1", exp1_markdown()), ("exp2", exp2_markdown()), ("exp3", exp3_markdown()),
-                ("exp4", exp4_markdown()), ("exp5", exp5_markdown()), ("exp6", exp6_markdown()),
+                ("exp4", exp4_markdown()), ("exp5", exp5_markdown()), ("exp6", speed),
                 ("baseline", baseline_markdown()), ("recipes", recipes_markdown()),
                 ("mrc_heads", mrc_heads_markdown() + decoding_markdown()),
                 ("sru_sparse", sparse_markdown() + learning_markdown()), ("conflicts", conflicts_markdown()),
-                ("onnx", [] if exp6_markdown() else stored_markdown(
+                ("onnx", [] if speed else stored_markdown(
                     "onnx_speed", "ONNX Runtime against eager PyTorch (issue 19; recorded before experiment 6)",
                     "Measured by the former `benchmarks.onnx_speed` on the checkpoints of that time; experiment 6 "
                     "(`benchmarks.speed --backend eager,onnx-fp32,onnx-int8`) replaces it once it has run.")),
