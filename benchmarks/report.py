@@ -538,8 +538,7 @@ def stored_markdown(stem: str, title: str, note: str) -> list[str]:
     return ["## " + title, "", note, ""] + [("#" + x if x.startswith("##") else x) for x in body] + [""] if paths else []
 
 
-def report_sections() -> list[tuple[str, str]]:
-    """(analysis key, markdown) of every section with results, in page order."""
+def report_sections() -> list[tuple[str, str]]:  # (analysis key, markdown) of each section with results
     speed = exp6_markdown()
     sections = [("exp1", exp1_markdown()), ("exp2", exp2_markdown()), ("exp3", exp3_markdown()),
                 ("exp4", exp4_markdown()), ("exp5", exp5_markdown()), ("exp6", speed),
