@@ -28,6 +28,14 @@ def add_data_commands(subparsers) -> None:
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     s.set_defaults(func=_stats)
 
+    e = sub.add_parser("exposure", help="how often each corpus's test mentions occur unannotated in the other "
+                                        "corpora's train splits (what multi-task training sees as non-mentions)")
+    e.add_argument("names", nargs="+", metavar="NAME", help="two or more registry names")
+    e.add_argument("--source-dir")
+    e.add_argument("--split", default="test", help="whose mentions are counted (default test)")
+    e.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    e.set_defaults(func=_exposure)
+
     lst = sub.add_parser("list", help="list the registry")
     lst.set_defaults(func=_list)
 
@@ -64,6 +72,21 @@ def _stats(args: argparse.Namespace) -> int:
     else:
         print(format_stats(pc.spec.corpus, stats))
         print(pc.repairs.format())
+    return 0
+
+
+def _exposure(args: argparse.Namespace) -> int:
+    from .exposure import exposure, format_exposure
+    from .prepare import prepare_corpus
+
+    if len(args.names) < 2:
+        raise ValueError("biomtl data exposure needs two or more corpora")
+    corpora = {}
+    for name in args.names:
+        pc = prepare_corpus(name, source_dir=args.source_dir)
+        corpora[pc.spec.corpus] = pc.dataset
+    rows = exposure(corpora, args.split)
+    print(json.dumps(rows, indent=2) if args.json else format_exposure(rows, args.split))
     return 0
 
 
