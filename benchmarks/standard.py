@@ -4,15 +4,12 @@
     python -m benchmarks.standard exp1 --runs sru_bc2gm_s13 --force   # (re)run one run alone
     python -m benchmarks.standard exp1 --report-only            # its table from the stored results
 
-A run is `benchmarks/results/standard/<experiment>/<run>.yaml` (a plain `biomtl train` config, also
-runnable by hand) and its result `<run>.json`, written as soon as the run ends. Runs go one at a time
-in a subprocess, `python -m biomtl.cli train <run>.yaml`: exactly what a user runs (the family's
-recipe, the shipped readers, metric and selection). Where an experiment needs more than the trainer's
-own test pass, it calls the shipped `biomtl evaluate` on the run's best checkpoint (`score`), and
-derived corpora (the BC5CDR halves, the GENIA document split) are written by the shipped
-`data_scripts` functions (`prepare`). Training data is never subsampled unless the experiment is
-about subsampling (`subsamples=True`). Experiment 6 (speed) is `benchmarks.speed` on the trained
-checkpoints of the other experiments.
+A run is `benchmarks/results/standard/<experiment>/<run>.yaml` (a plain `biomtl train` config) and its
+result `<run>.json`, written as soon as it ends. Runs go one at a time in a subprocess, `biomtl train
+<run>.yaml`: what a user runs (the family's recipe, the shipped readers, metric and selection); extra
+scoring is the shipped `biomtl evaluate` on the best checkpoint (`score`), derived corpora come from
+`data_scripts` (`prepare`). Training data is never subsampled unless the experiment is about
+subsampling (`subsamples=True`). Experiment 6 (speed) is `benchmarks.speed` on trained checkpoints.
 """
 
 from __future__ import annotations
@@ -116,10 +113,14 @@ def exp3_runs() -> dict[str, dict]:
     """Issue 17, experiment 3 (nested): SRU-NER on a document split of GENIA-nested (its dev file,
     the only split provided: 20 % of the documents for test, 10 % of the rest for dev; about 1,270
     training sentences), 10 epochs with dev early stopping (patience 2: a small corpus); the test
-    documents scored overall, nested-only and flat-only (`biomtl evaluate --nested`)."""
+    documents scored overall, nested-only and flat-only (`biomtl evaluate --nested`). `genia_paper`: the
+    paper's GENIA model settings (spec §11: k = 10, hc = 240, trainable alpha from 10, sentences merged)."""
     corpus = {"name": "GENIA", "data_dir": os.path.relpath(DATA / "GENIA-docsplit", REPO)}
-    return {f"sru_genia_s{seed}": base_config([corpus], "sru_ner", seed, epochs=10, early_stopping_patience=2)
-            for seed in (13, 14)}
+    paper = {"latent_multiplier": 10, "half_context": 240, "alpha_init": 10.0, "alpha_trainable": True,
+             "sentence_merging": True}
+    return {f"sru_genia{tag}_s{seed}": base_config([corpus], "sru_ner", seed, epochs=10, early_stopping_patience=2,
+                                                   model={"family": "sru_ner", **({"overrides": paper} if tag else {})})
+            for seed in (13, 14) for tag in ("", "_paper")}
 
 
 #: experiment 4's epoch budget per training fraction (more epochs on less data, fewer steps in all:
@@ -341,10 +342,9 @@ def run_speed(force: bool = False) -> None:
 
 
 def other_profile(profile: str, names: list[str], encoder: str | None = None) -> str:
-    """`smoke`: the first run of each experiment on a few sentences per corpus, one epoch (a short
-    phase each): a check that every driver works; its numbers mean nothing. `full`: every run with
-    `encoder` (a paper-size encoder, on a GPU where accelerate finds one). Both write under
-    `benchmarks/results/<profile>/` with a page of their own (<PROFILE>.md), never into BENCHMARKS.md."""
+    """`smoke`: each experiment's first run on a few sentences per corpus, one epoch: a check that every
+    driver works (its numbers mean nothing). `full`: every run with `encoder` (paper-size, on a GPU where
+    there is one). Both write under `benchmarks/results/<profile>/` and <PROFILE>.md, never BENCHMARKS.md."""
     root = RESULTS.parent / profile
     lines = [f"# {profile} profile" + (" (smoke check, not a benchmark: a few sentences per corpus, one epoch)"
                                        if profile == "smoke" else f" (encoder {encoder})"), ""]
