@@ -81,11 +81,12 @@ def _exposure(args: argparse.Namespace) -> int:
 
     if len(args.names) < 2:
         raise ValueError("biomtl data exposure needs two or more corpora")
-    corpora = {}
+    corpora, types = {}, {}
     for name in args.names:
         pc = prepare_corpus(name, source_dir=args.source_dir)
         corpora[pc.spec.corpus] = pc.dataset
-    rows = exposure(corpora, args.split)
+        types[pc.spec.corpus] = pc.spec.keep_types or pc.spec.types  # what the registry says it annotates
+    rows = exposure(corpora, args.split, types)
     print(json.dumps(rows, indent=2) if args.json else format_exposure(rows, args.split))
     return 0
 

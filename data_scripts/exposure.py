@@ -33,22 +33,30 @@ def bucket_label(lo: int, hi: int | None) -> str:
     return f"{lo}+" if hi is None else str(lo) if lo == hi else f"{lo}-{hi}"
 
 
-def exposure(corpora: Mapping[str, DatasetDict], split: str = "test", top: int = 8) -> list[dict]:
+def exposure(corpora: Mapping[str, DatasetDict], split: str = "test", types: Mapping[str, Iterable[str]] | None = None,
+             top: int = 8) -> list[dict]:
     """One row per (corpus, type): the `split` mentions of that type, the share of them (%) whose text
     occurs 0 / 1-9 / 10-99 / 100+ times in the train splits of the other corpora that do not annotate
-    the type, and the texts of the most mentions among those that occur there. `corpora`: name -> prepared DatasetDict."""
-    types = {name: {s["label"] for part in dd.values() for spans in part["spans"] for s in spans}
-             for name, dd in corpora.items()}
+    the type, and the texts of the most mentions among those that occur there.
+
+    `corpora`: name -> prepared DatasetDict; `types`: name -> the types it annotates (the registry's;
+    a corpus left out gets the types its spans carry, as `MultiCorpusCollection` does)."""
+    for name, dd in corpora.items():
+        missing = [s for s in dict.fromkeys(("train", split)) if s not in dd]
+        if missing:
+            raise ValueError(f"corpus {name} has no split {missing[0]!r} (has {list(dd)})")
+    annotated = {name: set(types[name]) if types and name in types else
+                 {s["label"] for part in dd.values() for spans in part["spans"] for s in spans}
+                 for name, dd in corpora.items()}
+    train = {name: dd["train"]["tokens"] for name, dd in corpora.items()}  # read from Arrow once
     rows = []
     for name, dd in corpora.items():
-        if split not in dd:
-            raise ValueError(f"corpus {name} has no split {split!r} (has {list(dd)})")
-        for label in sorted(types[name]):
-            others = [o for o in corpora if o != name and label not in types[o]]
+        test = dd[split].to_dict()
+        for label in sorted(annotated[name]):
+            others = [o for o in corpora if o != name and label not in annotated[o]]
             mentions = [tuple(w.lower() for w in toks[s["start"]:s["end"]])
-                        for toks, spans in zip(dd[split]["tokens"], dd[split]["spans"]) for s in spans
-                        if s["label"] == label]
-            counts = ngram_counts(set(mentions), (t for o in others for t in corpora[o]["train"]["tokens"]))
+                        for toks, spans in zip(test["tokens"], test["spans"]) for s in spans if s["label"] == label]
+            counts = ngram_counts(set(mentions), (t for o in others for t in train[o]))
             shares = {bucket_label(lo, hi): round(100 * sum(lo <= counts[m] and (hi is None or counts[m] <= hi)
                                                             for m in mentions) / max(len(mentions), 1), 1)
                       for lo, hi in BUCKETS}

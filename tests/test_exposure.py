@@ -3,6 +3,8 @@ the joined text, the per-type report on hand-made corpora, and the command on th
 
 from __future__ import annotations
 
+import pytest
+from datasets import DatasetDict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -55,6 +57,13 @@ def test_exposure_counts_only_corpora_that_do_not_annotate_the_type():
     assert rows["Dis", "Disease"]["unannotated_in"] == ["Sp"]
     assert rows["Dis", "Disease"]["share_by_occurrences"]["0"] == 100.0
     assert ("Dis2", "Disease") in rows and rows["Dis2", "Disease"]["mentions"] == 0
+    # declared types (the registry's) win over the spans: a corpus that annotates Species without a
+    # single species mention is not one where species go unannotated
+    declared = {(r["corpus"], r["type"]): r for r in exposure(corpora, types={"Dis2": ["Disease", "Species"]})}
+    assert declared["Sp", "Species"]["unannotated_in"] == ["Dis"]
+    assert ("Dis2", "Species") in declared and declared["Dis2", "Species"]["mentions"] == 0
+    with pytest.raises(ValueError, match="corpus Sp has no split 'train'"):
+        exposure({"Sp": DatasetDict({"test": corpora["Sp"]["test"]}), "Dis": corpora["Dis"]})
 
 
 def test_exposure_command_end_to_end(tmp_path, monkeypatch, capsys):
